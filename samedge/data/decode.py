@@ -1,0 +1,48 @@
+"""Strict text decoding: UTF-8 (BOM allowed), with errors that name the byte offset."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+from ..errors import DataError, UserError
+
+BINARY_SNIFF = 8192
+
+
+def decode_bytes(data: bytes, path: str = "<input>", errors: str = "strict") -> str:
+    """Decode UTF-8 strictly. A BOM is removed. ``errors='replace'`` substitutes U+FFFD."""
+    if data.startswith(codecs.BOM_UTF16_LE) or data.startswith(codecs.BOM_UTF16_BE):
+        raise UserError(f"{path}: UTF-16 text is not supported; convert it to UTF-8 "
+                        f"(e.g. iconv -f UTF-16 -t UTF-8)")
+    nul = data.find(b"\0", 0, BINARY_SNIFF)
+    if nul >= 0:
+        raise UserError(f"{path}: looks like a binary file (NUL byte at offset {nul}), not UTF-8 text")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: invalid UTF-8 at byte offset {e.start} "
+                        f"(use --errors replace to substitute U+FFFD)") from None
+
+
+def read_text(path: str | Path, errors: str = "strict") -> str:
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    return decode_bytes(data, str(path), errors)
+
+
+def read_lines(path: str | Path) -> list[str]:
+    """Lines of a UTF-8 data file, without line endings (CRLF accepted)."""
+    text = read_text(path)
+    if not text.strip():
+        raise DataError(path, 0, "file is empty")
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")

@@ -1,0 +1,146 @@
+"""Atomic writes, streaming sha256 and safe relative paths.
+
+Every artifact samedge writes goes through ``atomic_path``/``atomic_write_*``:
+write to ``<name>.incomplete``, fsync, then ``os.replace``. A crash leaves the
+old file (or nothing), never a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath
+
+from .errors import IntegrityError, UserError
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(dest: str | os.PathLike):
+    """Yield a temporary path next to ``dest``; on success rename it to ``dest``.
+
+    The writer may create the temp file any way it likes (e.g. a library that
+    only accepts a filename). On an exception the temp file is removed.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + f".{os.getpid()}.incomplete")
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def atomic_write_bytes(dest: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(dest) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(dest: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(dest, text.encode("utf-8"))
+
+
+def atomic_write_json(dest: str | os.PathLike, obj) -> None:
+    atomic_write_text(dest, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(dest: str | os.PathLike, overwrite: bool = False):
+    """Yield a fresh temp directory beside ``dest``; publish it whole on success.
+
+    An interrupted writer leaves only a ``.<name>.*.incomplete`` directory, never
+    a partial ``dest``. With ``overwrite`` an existing ``dest`` is replaced.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() and not overwrite:
+        raise UserError(f"{dest} already exists (use --force to replace it)")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".incomplete", dir=dest.parent))
+    try:
+        yield tmp
+        for root, _dirs, files in os.walk(tmp):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    os.fsync(f.fileno())
+        if dest.exists():
+            # Move the old one aside first so that dest is never missing a file.
+            old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+            os.replace(dest, old)
+            os.replace(tmp, dest)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def safe_relpath(name: str) -> PurePosixPath:
+    """Validate a manifest file entry: relative, no ``..``, no backslashes."""
+    p = PurePosixPath(name)
+    if not name or p.is_absolute() or "\\" in name or any(part in ("..", "") for part in p.parts):
+        raise IntegrityError(f"unsafe path in manifest: {name!r}")
+    return p
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Names of experts, targets and bundles: no separators, no dots-only."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or name.startswith(".") \
+            or any(c in name for c in "\0:*?\"<>|") or len(name) > 100:
+        raise UserError(f"invalid {what} {name!r}: use letters, digits, '-', '_' and '.'")
+    return name
+
+
+def hash_files(root: str | os.PathLike, names) -> dict[str, str]:
+    root = Path(root)
+    return {str(n): sha256_file(root / n) for n in sorted(names)}
+
+
+def verify_files(root: str | os.PathLike, files: dict[str, str]) -> list[str]:
+    """Return a list of problems (empty when every file matches its sha256)."""
+    root = Path(root)
+    problems = []
+    for name, digest in sorted(files.items()):
+        rel = safe_relpath(name)
+        path = root / rel
+        if not path.is_file():
+            problems.append(f"{name}: missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name}: sha256 mismatch")
+    return problems
+
+
+def samedge_home() -> Path:
+    return Path(os.environ.get("SAMEDGE_HOME", Path.home() / ".cache" / "samedge"))
