@@ -1,6 +1,6 @@
 """Entity-level micro precision, recall and F1: exact span and exact type.
 
-Documents are matched by ``id``. A predicted entity counts as correct when a
+Documents are matched by ``id`` (or by position, see ``pair_documents``). A predicted entity counts as correct when a
 gold entity of the same document has the same (start, end, label).
 """
 
@@ -66,26 +66,48 @@ def _spans(doc: dict) -> Counter:
     return Counter((e["start"], e["end"], e["label"]) for e in doc.get("entities", []))
 
 
-def score_documents(gold: list[dict], pred: list[dict]) -> Report:
-    """Score predictions against gold. Every gold document needs a prediction."""
+def pair_documents(gold: list[dict], pred: list[dict]) -> list[tuple[dict, dict]]:
+    """Match predictions to gold by ``id``; by position when the two files share no ids.
+
+    Position is the fallback for files whose ids come from their names (two
+    CoNLL files, or JSONL without ids). Either way the texts must be equal,
+    since offsets into different texts cannot be compared.
+    """
     pred_by_id = {}
     for d in pred:
         if d["id"] in pred_by_id:
             raise UserError(f"duplicate document id {d['id']!r} in predictions")
         pred_by_id[d["id"]] = d
     gold_ids = {d["id"] for d in gold}
-    extra = set(pred_by_id) - gold_ids
-    if extra:
-        raise UserError(f"{len(extra)} predicted documents are not in gold, e.g. {sorted(extra)[0]!r}")
+    if len(gold_ids) != len(gold):
+        raise UserError("duplicate document ids in gold")
+    if gold and not gold_ids & set(pred_by_id):
+        if len(gold) != len(pred):
+            raise UserError(f"gold and predictions share no document ids and differ in length "
+                            f"({len(gold)} vs {len(pred)} documents)")
+        pairs = list(zip(gold, pred))
+    else:
+        extra = set(pred_by_id) - gold_ids
+        if extra:
+            raise UserError(f"{len(extra)} predicted documents are not in gold, e.g. {sorted(extra)[0]!r}")
+        missing = [g["id"] for g in gold if g["id"] not in pred_by_id]
+        if missing:
+            raise UserError(f"no prediction for {len(missing)} gold documents, e.g. {missing[0]!r}")
+        pairs = [(g, pred_by_id[g["id"]]) for g in gold]
+    for g, p in pairs:
+        if g["text"] != p["text"]:
+            raise UserError(f"document {g['id']!r}: the predicted text differs from the gold text")
+    return pairs
+
+
+def score_documents(gold: list[dict], pred: list[dict]) -> Report:
+    """Score predictions against gold. Every gold document needs a prediction."""
     report = Report(documents=len(gold))
-    for g in gold:
-        if g["id"] not in pred_by_id:
-            raise UserError(f"no prediction for document {g['id']!r}")
-        gs, ps = _spans(g), _spans(pred_by_id[g["id"]])
-        for span, n in (gs | ps).items():
+    for g, p in pair_documents(gold, pred):
+        gs, ps = _spans(g), _spans(p)
+        for span in gs | ps:
             tp = min(gs[span], ps[span])
-            label = span[2]
-            s = report.per_label.setdefault(label, Score())
+            s = report.per_label.setdefault(span[2], Score())
             s.tp += tp
             s.fp += ps[span] - tp
             s.fn += gs[span] - tp

@@ -27,6 +27,7 @@ garbled costs only that line.
 
 from __future__ import annotations
 
+import bisect
 import random
 import re
 from dataclasses import dataclass, field
@@ -92,12 +93,25 @@ class ParsedAnswer:
     unknown_labels: dict = field(default_factory=dict)  # label -> count, dropped
 
 
-_LINE_RE = re.compile(r"^\s*[-*•]?\s*([^:\n]{1,60}?)\s*:\s*(.+?)\s*$")
+# Matched against a stripped line. No lazy group before ``$``: that backtracks
+# quadratically on long lines, and a looping model writes long lines.
+_LINE_RE = re.compile(r"^(?:[-*•]\s*|\d{1,3}[.)]\s+)?([^:\n]{1,60}?)\s*:(.*)$", re.S)
+
+
+def _label_key(name: str) -> str:
+    """"Character_Name", "character-name" and "Character name" are one label."""
+    return " ".join(re.split(r"[\s_-]+", name.lower())).strip()
+
+
+def _unquote(mention: str) -> str:
+    if len(mention) >= 2 and mention[0] == mention[-1] and mention[0] in "\"'`":
+        return mention[1:-1].strip()
+    return mention
 
 
 def parse_answer(answer: str, labels: list[Label]) -> ParsedAnswer:
     """Read ``type: mention`` lines. Never raises: whatever cannot be read is counted."""
-    by_lower = {lab.name.lower(): lab.name for lab in labels}
+    by_key = {_label_key(lab.name): lab.name for lab in labels}
     out = ParsedAnswer()
     if not isinstance(answer, str):
         out.malformed = 1
@@ -107,17 +121,18 @@ def parse_answer(answer: str, labels: list[Label]) -> ParsedAnswer:
         stripped = line.strip()
         if not stripped or stripped.lower().rstrip(".") == NONE_ANSWER:
             continue
-        m = _LINE_RE.match(line)
+        m = _LINE_RE.match(stripped)
         if not m:
             out.malformed += 1
             continue
-        label, mention = m.group(1).strip().lower(), m.group(2).strip().strip('"')
+        label, mention = m.group(1).strip(), _unquote(m.group(2).strip())
         if not mention or mention.lower() == NONE_ANSWER:
             continue
-        if label not in by_lower:
+        name = by_key.get(_label_key(label))
+        if name is None:
             out.unknown_labels[label] = out.unknown_labels.get(label, 0) + 1
             continue
-        out.pairs.append((by_lower[label], mention))
+        out.pairs.append((name, mention))
     return out
 
 
@@ -130,6 +145,16 @@ class Alignment:
     overlaps: int = 0
 
 
+def _fold(s: str) -> str:
+    """Case-fold character by character, keeping the length (so offsets stay valid).
+    Characters whose fold is longer ("ß" -> "ss") are kept as they are."""
+    out = []
+    for c in s:
+        f = c.casefold()
+        out.append(f if len(f) == 1 else c)
+    return "".join(out)
+
+
 def _is_boundary(text: str, start: int, end: int) -> bool:
     """True when the match does not cut a word in two (letters/digits on both sides)."""
     before = start == 0 or not (text[start - 1].isalnum() and text[start].isalnum())
@@ -137,11 +162,32 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
     return before and after
 
 
-def _occurrences(haystack: str, needle: str):
+def _occurrences(haystack: str, needle: str, limit: int):
     i = haystack.find(needle)
-    while i >= 0:
+    n = 0
+    while i >= 0 and n < limit:
         yield i
+        n += 1
         i = haystack.find(needle, i + 1)
+
+
+class _Taken:
+    """Disjoint spans taken so far, sorted, with an O(log n) overlap test."""
+
+    def __init__(self):
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def free(self, start: int, end: int) -> bool:
+        i = bisect.bisect_right(self.starts, start)
+        if i and self.ends[i - 1] > start:
+            return False
+        return i == len(self.starts) or self.starts[i] >= end
+
+    def add(self, start: int, end: int) -> None:
+        i = bisect.bisect_right(self.starts, start)
+        self.starts.insert(i, start)
+        self.ends.insert(i, end)
 
 
 def align(text: str, pairs, max_occurrences: int = 10_000) -> Alignment:
@@ -156,35 +202,41 @@ def align(text: str, pairs, max_occurrences: int = 10_000) -> Alignment:
       (scripts without spaces, e.g. CJK, only have those).
     - Exact case first, then case-insensitive.
     - A mention found nowhere is counted in ``not_found``.
-    - A span that overlaps one already taken is dropped and counted in ``overlaps``.
+    - A span that overlaps one already taken is dropped and counted in
+      ``overlaps``: the first line of the answer wins. A mention repeated more
+      often than the text has it counts as an overlap too.
     """
     result = Alignment()
-    taken: list[tuple[int, int]] = []
+    taken = _Taken()
     cursor = 0
-    folded = text.casefold() if len(text.casefold()) == len(text) else None
+    folded = None
     for label, mention in pairs:
+        mention = mention.strip() if isinstance(mention, str) else ""
+        if not mention:
+            result.not_found += 1
+            continue
         candidates = []
-        for haystack, needle in ((text, mention), (folded, mention.casefold() if folded else None)):
-            if haystack is None or not needle or len(needle) != len(mention):
-                continue
-            for n, start in enumerate(_occurrences(haystack, needle)):
-                if n >= max_occurrences:
-                    break
+        for exact in (True, False):
+            if exact:
+                haystack, needle = text, mention
+            else:
+                folded = _fold(text) if folded is None else folded
+                haystack, needle = folded, _fold(mention)
+            for start in _occurrences(haystack, needle, max_occurrences):
                 end = start + len(mention)
-                candidates.append((not _is_boundary(text, start, end), haystack is not text,
-                                   start < cursor, start, end))
+                # Preference: whole word, after the cursor, earliest.
+                candidates.append((not _is_boundary(text, start, end), start < cursor, start, end))
             if candidates:
                 break
         if not candidates:
             result.not_found += 1
             continue
-        free = [c for c in candidates if all(c[4] <= s or c[3] >= e for s, e in taken)]
-        if not free:
+        best = next((c for c in sorted(candidates) if taken.free(c[2], c[3])), None)
+        if best is None:
             result.overlaps += 1
             continue
-        # Preference: whole word, exact case, after the cursor, earliest.
-        *_, start, end = min(free)
-        taken.append((start, end))
+        start, end = best[2], best[3]
+        taken.add(start, end)
         cursor = end
         result.entities.append({"start": start, "end": end, "label": label, "text": text[start:end]})
     result.entities.sort(key=lambda e: (e["start"], e["end"]))

@@ -4,6 +4,10 @@ Tokens of a sentence are joined with single spaces; entity offsets are exact
 character offsets into that text. An I- tag that does not continue an entity of
 the same type starts a new one: under IOB1 that is the rule, under IOB2 it is a
 repair, counted in ``ReadStats.repaired`` and reported as a warning.
+
+Whitespace around a token is dropped (BTC has emoji tokens with a trailing
+space). An empty token tagged O carries no text and is dropped with a warning;
+an empty token inside an entity is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from ..errors import DataError
 from .decode import read_lines
 
 TAG_RE = re.compile(r"^(?:O|[BIES]-\S+)$")
+DOCSTART = "-DOCSTART-"
 SNIFF_LINES = 2000
 
 
@@ -27,6 +32,15 @@ class ReadStats:
     entities: int = 0
     repaired: int = 0
     repaired_lines: list = field(default_factory=list)
+    empty_tokens: int = 0
+
+    def add(self, other: "ReadStats") -> None:
+        self.sentences += other.sentences
+        self.tokens += other.tokens
+        self.entities += other.entities
+        self.repaired += other.repaired
+        self.repaired_lines = (self.repaired_lines + other.repaired_lines)[:10]
+        self.empty_tokens += other.empty_tokens
 
 
 def _split(line: str) -> list[str]:
@@ -46,52 +60,81 @@ def detect_scheme(tags) -> str:
     return "iob2" if has_b else "iob1"
 
 
-def read_conll(path: str | Path, scheme: str = "auto", tag_column: str = "auto",
-               id_prefix: str | None = None, stats: ReadStats | None = None) -> list[dict]:
-    """Read a CoNLL-style file into internal documents (one per sentence)."""
-    path = Path(path)
-    lines = read_lines(path)
-    rows = []  # (lineno, columns) or (lineno, None) for a sentence break
+def _rows(path: Path, lines: list[str]) -> list[tuple[int, list[str] | None]]:
+    """(lineno, columns), or (lineno, None) for a sentence break. Checks the column count."""
+    rows = []
+    width = first_line = None
     for lineno, line in enumerate(lines, 1):
         stripped = line.strip()
-        if not stripped or stripped.startswith("-DOCSTART-"):
+        if not stripped:
             rows.append((lineno, None))
             continue
-        cols = _split(line.rstrip())
+        cols = _split(line)
+        if DOCSTART in (cols[0].strip(), cols[-1].strip()):
+            rows.append((lineno, None))
+            continue
         if len(cols) < 2:
             raise DataError(path, lineno, f"expected a token and a tag, got {stripped[:60]!r}")
+        if width is None:
+            width, first_line = len(cols), lineno
+        elif len(cols) != width:
+            raise DataError(path, lineno, f"expected {width} columns (as on line {first_line}), "
+                                          f"got {len(cols)}: {stripped[:60]!r}")
         rows.append((lineno, cols))
+    return rows
+
+
+def read_conll(path: str | Path, scheme: str = "auto", tag_column: str = "auto",
+               id_prefix: str | None = None, stats: ReadStats | None = None) -> list[dict]:
+    """Read a CoNLL-style file into internal documents (one per sentence).
+
+    ``scheme``: 'iob2', 'iob1' or 'auto'; ``tag_column``: 'first', 'last' or 'auto'.
+    """
+    path = Path(path)
+    if scheme not in ("auto", "iob1", "iob2"):
+        raise ValueError(f"unknown scheme {scheme!r}")
+    rows = _rows(path, read_lines(path))
     data_rows = [c for _, c in rows if c is not None]
     if not data_rows:
-        raise DataError(path, 0, "no tokens found")
+        raise DataError(path, 1, "no tokens found")
     col = {"auto": None, "first": 0, "last": -1}[tag_column]
     if col is None:
         col = detect_tag_column(data_rows[:SNIFF_LINES])
     tok_col = -1 if col == 0 else 0
     if scheme == "auto":
-        scheme = detect_scheme(c[col] for c in data_rows)
-    stats = stats if stats is not None else ReadStats()
+        scheme = detect_scheme(c[col].strip() for c in data_rows)
+    own = ReadStats()  # this file's figures; added to ``stats`` at the end
     prefix = id_prefix if id_prefix is not None else path.stem
     docs: list[dict] = []
     sentence: list[tuple[int, str, str]] = []
 
     def flush():
         if sentence:
-            docs.append(_sentence_to_doc(sentence, f"{prefix}-{len(docs)}", scheme, path, stats))
+            docs.append(_sentence_to_doc(sentence, f"{prefix}-{len(docs)}", scheme, path, own))
             sentence.clear()
 
     for lineno, cols in rows:
         if cols is None:
             flush()
             continue
-        tag = cols[col]
+        tag, token = cols[col].strip(), cols[tok_col].strip()
         if not TAG_RE.match(tag):
-            raise DataError(path, lineno, f"invalid tag {tag!r} (expected O, B-X or I-X)")
-        sentence.append((lineno, cols[tok_col], tag))
+            raise DataError(path, lineno, f"invalid tag {tag!r} (expected O, B-X or I-X; "
+                                          f"is the tag column {'first' if col == 0 else 'last'}?)")
+        if not token:
+            if tag != "O":
+                raise DataError(path, lineno, f"empty token tagged {tag}")
+            own.empty_tokens += 1
+            continue
+        sentence.append((lineno, token, tag))
     flush()
-    if stats.repaired and scheme == "iob2":
-        warnings.warn(f"{path}: repaired {stats.repaired} I- tags that followed O or another "
-                      f"type (first at line {stats.repaired_lines[0]})", stacklevel=2)
+    if own.repaired and scheme == "iob2":
+        warnings.warn(f"{path}: repaired {own.repaired} I- tags that followed O or another type "
+                      f"(first at {own.repaired_lines[0]})", stacklevel=2)
+    if own.empty_tokens:
+        warnings.warn(f"{path}: dropped {own.empty_tokens} empty tokens tagged O", stacklevel=2)
+    if stats is not None:
+        stats.add(own)
     return docs
 
 
@@ -110,7 +153,7 @@ def _sentence_to_doc(sentence, doc_id, scheme, path, stats: ReadStats) -> dict:
             continue
         prefix, label = tag[0], tag[2:]
         if prefix in "BS" or prev_type != label:
-            if prefix == "I" and scheme == "iob2":
+            if prefix in "IE" and scheme == "iob2":
                 stats.repaired += 1
                 if len(stats.repaired_lines) < 10:
                     stats.repaired_lines.append(f"{path}:{lineno}")
