@@ -1,0 +1,157 @@
+"""Target domain profiles: a name, a label set with descriptions, unlabeled sample texts.
+
+A profile is a TOML file. The shipped ones live beside this module; users can
+write their own and pass its path wherever a target name is accepted::
+
+    name = "legal"
+    description = "court rulings, contracts and statutes"
+    texts = ["The Court of Appeal dismissed ...", ...]   # and/or texts_file = "texts.txt"
+    dev = "dev.jsonl"            # optional: labeled JSONL/CoNLL, relative to this file
+
+    [labels]                     # readable name = short description, in prompt order
+    person = "parties, judges, lawyers and witnesses"
+    court = "courts and tribunals"
+
+Selection embeds ``texts`` for the domain-similarity step and prompts experts
+with ``labels``; ``dev`` (when given) lets selection score experts by F1.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from ..data.decode import read_text
+from ..data.labels import Label, make_label
+from ..errors import DataError, UserError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+SUFFIX = ".toml"
+KEYS = {"name", "description", "labels", "texts", "texts_file", "dev"}
+MIN_TEXTS = 1
+
+
+@dataclass
+class Target:
+    name: str
+    description: str
+    labels: list[Label]
+    texts: list[str] = field(default_factory=list)
+    dev: Path | None = None
+    source: str | None = None  # the TOML file it came from, for messages
+
+    def summary(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "labels": [lab.name for lab in self.labels], "texts": len(self.texts),
+                "dev": str(self.dev) if self.dev else None}
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description,
+                "labels": [lab.to_dict() for lab in self.labels], "texts": list(self.texts),
+                "dev": str(self.dev) if self.dev else None}
+
+
+def _shipped_dir():
+    return resources.files(__name__)
+
+
+def shipped_names() -> list[str]:
+    return sorted(p.name[:-len(SUFFIX)] for p in _shipped_dir().iterdir()
+                  if p.name.endswith(SUFFIX))
+
+
+def list_targets() -> list[Target]:
+    """The shipped profiles, by name."""
+    return [load_target(name) for name in shipped_names()]
+
+
+def load_target(name_or_path: str | Path) -> Target:
+    """A shipped profile by name, or a user's TOML file by path."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, str) and re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        if text in shipped_names():
+            res = _shipped_dir() / f"{text}{SUFFIX}"
+            return parse_target(res.read_text(encoding="utf-8"), f"{text}{SUFFIX}",
+                                default_name=text, base=None)
+        if not Path(text).exists():
+            raise UserError(f"unknown target {text!r}; shipped targets: {', '.join(shipped_names())} "
+                            f"(or pass the path of a TOML profile)")
+    path = Path(name_or_path)
+    if path.is_dir():
+        raise UserError(f"{path}: is a directory, expected a TOML target profile")
+    return parse_target(read_text(path), str(path), default_name=path.stem, base=path.parent)
+
+
+def _toml_line(message: str) -> int:
+    m = re.search(r"at line (\d+)", message)
+    return int(m.group(1)) if m else 1
+
+
+def parse_target(source: str, where: str, default_name: str, base: Path | None) -> Target:
+    """Build a Target from TOML text; ``where`` names the file in error messages."""
+    try:
+        data = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        raise DataError(where, _toml_line(msg), f"invalid TOML: {re.sub(r' [(]at line.*', '', msg)}") from None
+
+    def bad(what):
+        return DataError(where, 0, what)
+
+    unknown = set(data) - KEYS
+    if unknown:
+        raise bad(f"unknown keys {sorted(unknown)}; expected some of {sorted(KEYS)}")
+    name = data.get("name", default_name)
+    description = data.get("description", "")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
+        raise bad(f"'name' must be a short name of letters, digits, '-', '_' or '.', got {name!r}")
+    if not isinstance(description, str):
+        raise bad("'description' must be a string")
+    labels = _labels(data.get("labels"), bad)
+    texts = _texts(data, where, base, bad)
+    dev = data.get("dev")
+    if dev is not None:
+        if not isinstance(dev, str) or not dev:
+            raise bad("'dev' must be a path to a labeled JSONL or CoNLL file")
+        dev = Path(dev) if base is None else base / dev
+        if not dev.is_file():
+            raise bad(f"dev file not found: {dev}")
+    return Target(name, description, labels, texts, dev, where)
+
+
+def _labels(raw, bad) -> list[Label]:
+    if not isinstance(raw, dict) or not raw:
+        raise bad("needs a [labels] table: one line per label, name = \"short description\"")
+    labels, seen = [], set()
+    for raw_name, desc in raw.items():
+        if not isinstance(desc, str) or not desc.strip():
+            hint = f" (put {raw_name!r} above [labels]: keys below a table belong to it)" \
+                if raw_name in KEYS else ""
+            raise bad(f"label {raw_name!r} needs a short description string{hint}")
+        label = make_label(raw_name, desc.strip())
+        if label.name in seen:
+            raise bad(f"label {label.name!r} is listed twice")
+        seen.add(label.name)
+        labels.append(label)
+    return labels
+
+
+def _texts(data, where, base, bad) -> list[str]:
+    texts = data.get("texts", [])
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise bad("'texts' must be a list of strings")
+    texts = [t.strip() for t in texts if t.strip()]
+    if "texts_file" in data:
+        rel = data["texts_file"]
+        if not isinstance(rel, str) or base is None:
+            raise bad("'texts_file' must be a path relative to the profile")
+        texts += [line.strip() for line in read_text(base / rel).splitlines() if line.strip()]
+    if len(texts) < MIN_TEXTS:
+        raise bad("needs sample texts: 'texts' (a list of strings) or 'texts_file' (one per line)")
+    return texts
