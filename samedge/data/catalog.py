@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import UserError
-from .conll import ReadStats, read_conll
+from .conll import read_conll
 from .labels import Label, make_label
 
 HELDOUT_FRACTION = 0.1
@@ -104,12 +104,11 @@ def get_domain(name: str) -> Domain:
         raise UserError(f"unknown domain {name!r}; known: {', '.join(sorted(DOMAINS))}") from None
 
 
-def _read_file(domain: Domain, filename: str, root: Path, stats=None) -> list[dict]:
+def _read_file(domain: Domain, filename: str, root: Path) -> list[dict]:
     path = root / domain.folder / filename
     if not path.is_file():
         raise UserError(f"dataset file not found: {path} (set SAMEDGE_DATA to the shared/data/ner folder)")
-    return read_conll(path, scheme=domain.scheme, id_prefix=f"{domain.name}/{Path(filename).stem}",
-                      stats=stats)
+    return read_conll(path, scheme=domain.scheme, id_prefix=f"{domain.name}/{Path(filename).stem}")
 
 
 @lru_cache(maxsize=64)
@@ -129,6 +128,10 @@ def _heldout_ids(train_docs) -> set:
     return {d["id"] for d in rng.sample(list(train_docs), n)}
 
 
+def _copy(doc: dict) -> dict:
+    return dict(doc, entities=[dict(e) for e in doc["entities"]])
+
+
 def _normalise(doc: dict) -> dict:
     ents = [dict(e, label=make_label(e["label"]).name) for e in doc["entities"]]
     return dict(doc, entities=ents)
@@ -146,28 +149,32 @@ def load_split(name: str, split: str, raw: bool = False, root: str | Path | None
         docs = [d for d in train if (d["id"] in held) == (split == "dev")]
     else:
         raise UserError(f"domain {name!r} has no {split!r} split; it has {', '.join(domain.split_names())}")
-    return docs if raw else [_normalise(d) for d in docs]
+    # Copies: the cached documents are shared, so callers may edit theirs freely.
+    return [_copy(d) for d in docs] if raw else [_normalise(d) for d in docs]
 
 
 def split_counts(name: str, root: str | Path | None = None) -> dict:
-    """Upstream sentence and mention counts per file-level split (as CATALOG.md lists them)."""
+    """Upstream counts per file-level split (as CATALOG.md lists them)::
+
+        {split: {"sentences": int, "entities": int, "labels": {raw tag: mentions}}}
+    """
     domain = get_domain(name)
-    root = Path(root) if root else data_root()
+    root = str(Path(root) if root else data_root())
     out = {}
-    for split, files in domain.splits.items():
-        stats = ReadStats()
-        for filename in files:
-            _read_file(domain, filename, root, stats)
-        out[split] = {"sentences": stats.sentences, "entities": stats.entities}
+    for split in domain.splits:
+        docs = _load_raw(name, split, root)
+        labels: dict = {}
+        for doc in docs:
+            for e in doc["entities"]:
+                labels[e["label"]] = labels.get(e["label"], 0) + 1
+        out[split] = {"sentences": len(docs), "entities": sum(labels.values()), "labels": labels}
     return out
 
 
 def label_counts(name: str, root: str | Path | None = None) -> dict:
     """Raw tag -> mention count over all upstream splits."""
-    domain = get_domain(name)
     counts: dict = {}
-    for split in domain.splits:
-        for doc in load_split(name, split, raw=True, root=root):
-            for e in doc["entities"]:
-                counts[e["label"]] = counts.get(e["label"], 0) + 1
+    for split in split_counts(name, root).values():
+        for label, n in split["labels"].items():
+            counts[label] = counts.get(label, 0) + n
     return counts

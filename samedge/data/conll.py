@@ -6,8 +6,9 @@ the same type starts a new one: under IOB1 that is the rule, under IOB2 it is a
 repair, counted in ``ReadStats.repaired`` and reported as a warning.
 
 Whitespace around a token is dropped (BTC has emoji tokens with a trailing
-space). An empty token tagged O carries no text and is dropped with a warning;
-an empty token inside an entity is an error.
+space). An empty token tagged O carries no text and is dropped with a warning (a
+sentence of only such tokens stays, as an empty text, so counts match the
+file); an empty token inside an entity is an error.
 """
 
 from __future__ import annotations
@@ -108,15 +109,19 @@ def read_conll(path: str | Path, scheme: str = "auto", tag_column: str = "auto",
     docs: list[dict] = []
     sentence: list[tuple[int, str, str]] = []
 
+    in_sentence = False  # a sentence of only empty tokens still counts (as an empty text)
+
     def flush():
-        if sentence:
+        if in_sentence:
             docs.append(_sentence_to_doc(sentence, f"{prefix}-{len(docs)}", scheme, path, own))
             sentence.clear()
 
     for lineno, cols in rows:
         if cols is None:
             flush()
+            in_sentence = False
             continue
+        in_sentence = True
         tag, token = cols[col].strip(), cols[tok_col].strip()
         if not TAG_RE.match(tag):
             raise DataError(path, lineno, f"invalid tag {tag!r} (expected O, B-X or I-X; "

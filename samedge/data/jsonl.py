@@ -1,4 +1,7 @@
-"""JSONL documents with character spans: ``{"id", "text", "entities": [...]}`` per line."""
+"""JSONL documents with character spans: ``{"id", "text", "entities": [...]}`` per line.
+
+spaCy-style lines (``{"text", "ents": [...]}``) are accepted as well.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ def validate_document(doc, path="<input>", lineno=0, need_entities=False) -> dic
     if not isinstance(text, str):
         raise DataError(path, lineno, "missing string field 'text'")
     doc_id = doc.get("id", f"{Path(str(path)).stem}-{lineno}")
-    raw = doc.get("entities")
+    # spaCy-style ``ents`` (as ``--format spacy`` writes) are read as entities too.
+    raw = doc.get("entities", doc.get("ents"))
     if raw is None:
         if need_entities:
             raise DataError(path, lineno, "missing field 'entities'")
@@ -39,7 +43,7 @@ def validate_document(doc, path="<input>", lineno=0, need_entities=False) -> dic
                                           f"{text[start:end]!r}")
         entities.append({"start": start, "end": end, "label": label, "text": text[start:end]})
     entities.sort(key=lambda e: (e["start"], e["end"], e["label"]))
-    out = dict(doc)
+    out = {k: v for k, v in doc.items() if k != "ents"}
     out.update(id=str(doc_id), text=text, entities=entities)
     return out
 
