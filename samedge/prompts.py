@@ -162,15 +162,6 @@ def _is_boundary(text: str, start: int, end: int) -> bool:
     return before and after
 
 
-def _occurrences(haystack: str, needle: str, limit: int):
-    i = haystack.find(needle)
-    n = 0
-    while i >= 0 and n < limit:
-        yield i
-        n += 1
-        i = haystack.find(needle, i + 1)
-
-
 class _Taken:
     """Disjoint spans taken so far, sorted, with an O(log n) overlap test."""
 
@@ -190,6 +181,28 @@ class _Taken:
         self.ends.insert(i, end)
 
 
+def _search(haystack: str, needle: str, text: str, cursor: int, taken: _Taken, limit: int):
+    """The best free occurrence of ``needle``: (start, end), or None; plus whether any exists.
+
+    Preference: whole word after the cursor, whole word before it, then the same
+    two inside a word. Scans stop at the first free whole-word match, so a long
+    run of repeated answer lines stays linear.
+    """
+    n, size, found = 0, len(needle), False
+    partial = None
+    for lo, hi in ((cursor, len(haystack)), (0, cursor)):
+        i = haystack.find(needle, lo)
+        while 0 <= i < hi and n < limit:
+            found, n = True, n + 1
+            if taken.free(i, i + size):
+                if _is_boundary(text, i, i + size):
+                    return (i, i + size), True
+                if partial is None:
+                    partial = (i, i + size)
+            i = haystack.find(needle, i + 1)
+    return partial, found
+
+
 def align(text: str, pairs, max_occurrences: int = 10_000) -> Alignment:
     """Map (label, mention) pairs to character spans of ``text``.
 
@@ -200,7 +213,8 @@ def align(text: str, pairs, max_occurrences: int = 10_000) -> Alignment:
       so "person: Ann" twice tags two occurrences of Ann.
     - Whole-word matches are preferred; a match inside a word is a fallback
       (scripts without spaces, e.g. CJK, only have those).
-    - Exact case first, then case-insensitive.
+    - Exact case first, then case-insensitive (also when every exact-case
+      occurrence is already taken).
     - A mention found nowhere is counted in ``not_found``.
     - A span that overlaps one already taken is dropped and counted in
       ``overlaps``: the first line of the answer wins. A mention repeated more
@@ -210,32 +224,28 @@ def align(text: str, pairs, max_occurrences: int = 10_000) -> Alignment:
     taken = _Taken()
     cursor = 0
     folded = None
+    exhausted: set = set()  # mentions with no free occurrence left (taken only grows)
     for label, mention in pairs:
         mention = mention.strip() if isinstance(mention, str) else ""
         if not mention:
             result.not_found += 1
             continue
-        candidates = []
-        for exact in (True, False):
-            if exact:
-                haystack, needle = text, mention
-            else:
-                folded = _fold(text) if folded is None else folded
-                haystack, needle = folded, _fold(mention)
-            for start in _occurrences(haystack, needle, max_occurrences):
-                end = start + len(mention)
-                # Preference: whole word, after the cursor, earliest.
-                candidates.append((not _is_boundary(text, start, end), start < cursor, start, end))
-            if candidates:
-                break
-        if not candidates:
-            result.not_found += 1
-            continue
-        best = next((c for c in sorted(candidates) if taken.free(c[2], c[3])), None)
-        if best is None:
+        if mention in exhausted:
             result.overlaps += 1
             continue
-        start, end = best[2], best[3]
+        span, found = _search(text, mention, text, cursor, taken, max_occurrences)
+        if span is None:
+            folded = _fold(text) if folded is None else folded
+            span, found_folded = _search(folded, _fold(mention), text, cursor, taken, max_occurrences)
+            found = found or found_folded
+        if span is None:
+            if found:
+                result.overlaps += 1
+                exhausted.add(mention)
+            else:
+                result.not_found += 1
+            continue
+        start, end = span
         taken.add(start, end)
         cursor = end
         result.entities.append({"start": start, "end": end, "label": label, "text": text[start:end]})
