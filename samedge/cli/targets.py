@@ -37,6 +37,8 @@ def show_cmd(name, as_json):
     click.echo("labels:")
     for lab in t.labels:
         click.echo(f"  {lab.name}: {lab.description}")
+    if t.dev:
+        click.echo(f"dev: {t.dev}")
     click.echo(f"sample texts: {len(t.texts)}")
     for text in t.texts[:3]:
         click.echo(f"  - {text}")

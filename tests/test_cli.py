@@ -1,0 +1,83 @@
+"""The `samedge` command line: version, help, user errors (one line, exit 2) and --debug."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+import samedge
+from samedge.cli import COMMANDS, main
+
+# Commands the foundation itself provides; the others appear as their modules land.
+CORE_COMMANDS = {"eval", "targets"}
+
+
+def samedge_cli(*args, env=None):
+    """Run the real entry point in a subprocess, so stderr and the exit code are genuine."""
+    return subprocess.run([sys.executable, "-m", "samedge", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+
+
+def test_version():
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"samedge, version {samedge.__version__}"
+
+
+def test_help_lists_commands():
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    available = {name for name, spec in COMMANDS.items()
+                 if importlib.util.find_spec(f"samedge.cli.{spec[0]}") is not None}
+    assert CORE_COMMANDS <= listed
+    assert listed == available
+    assert "--debug" in result.output and "--version" in result.output
+
+
+def test_every_command_has_help():
+    for name in CliRunner().invoke(main, ["--help"]).output.split("Commands:")[1].split():
+        if name in COMMANDS:
+            result = CliRunner().invoke(main, [name, "--help"])
+            assert result.exit_code == 0, f"samedge {name} --help: {result.output}"
+
+
+def test_user_error_is_one_line_on_stderr_with_exit_code_2(tmp_path):
+    result = samedge_cli("eval", "--gold", str(tmp_path / "missing.jsonl"), "--pred", str(tmp_path / "p.jsonl"))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") and "missing.jsonl: no such file" in result.stderr
+
+
+def test_data_error_names_file_and_line(tmp_path):
+    (tmp_path / "gold.conll").write_text("John\tB-PER\nSmith\n", encoding="utf-8")
+    result = samedge_cli("eval", "--gold", str(tmp_path / "gold.conll"), "--pred", str(tmp_path / "gold.conll"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'gold.conll'}:2: expected a token and a tag, got 'Smith'"
+
+
+def test_debug_shows_the_traceback():
+    result = samedge_cli("--debug", "targets", "show", "nope")
+    assert result.returncode != 0
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "UserError: unknown target 'nope'" in result.stderr
+
+
+def test_usage_errors_are_clicks():
+    result = samedge_cli("eval")
+    assert result.returncode == 2 and "Missing option '--gold'" in result.stderr
+    result = samedge_cli("no-such-command")
+    assert result.returncode == 2 and "No such command" in result.stderr
+
+
+def test_import_stays_light():
+    # `import samedge` and the CLI group must not pull in torch or llama.cpp.
+    code = ("import sys, samedge, samedge.cli, samedge.data, samedge.prompts, samedge.evaluate, samedge.targets;"
+            "print(sorted(m for m in ('torch', 'llama_cpp', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "[]", out.stderr
