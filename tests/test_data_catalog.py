@@ -85,3 +85,15 @@ def test_every_split_loads_with_exact_offsets(name, shared_data):
         dev = load_split(name, "dev", root=shared_data)
         assert 0 < len(dev) <= 500
         assert len(dev) + len(load_split(name, "train", root=shared_data)) == len(upstream)
+
+
+def test_missing_shared_data_fails_in_ci_and_skips_outside(monkeypatch, tmp_path):
+    from tests.conftest import require_shared_data
+
+    monkeypatch.setenv("SAMEDGE_DATA", str(tmp_path / "absent"))
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="shared NER data not found"):
+        require_shared_data()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        require_shared_data()
