@@ -9,12 +9,13 @@ import click
 @click.option("--gold", "-g", required=True, type=click.Path(dir_okay=False),
               help="Gold documents: JSONL with spans, or a CoNLL/BIO file.")
 @click.option("--pred", "-p", required=True, type=click.Path(dir_okay=False),
-              help="Predicted documents: JSONL as written by `samedge extract`.")
+              help="Predicted documents: JSONL as written by `samedge extract`, or CoNLL/BIO.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_cmd(gold, pred, as_json):
     """Entity-level micro precision, recall and F1 (exact span and type), with a per-label table.
 
-    Documents are matched by id.
+    Documents are matched by id, or by position when the two files share no ids
+    (two CoNLL files, say). Matched documents must have the same text.
     """
     from ..evaluate import score_documents
     from ..data.loading import load_documents
