@@ -225,11 +225,20 @@ _WRITER_FIELDS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general
                   "general.file_type", "general.alignment"}
 
 
-def copy_fields(reader, writer, skip=frozenset()) -> None:
-    """Copy every key/value field of a GGUFReader to a GGUFWriter, keeping its exact type."""
+def copy_fields(reader, writer, overrides: Callable[[object], None] | None = None,
+                skip=frozenset()) -> None:
+    """Copy every key/value field of a GGUFReader to a GGUFWriter, keeping its exact type and order.
+
+    ``overrides(writer)`` adds fields that replace copied ones; it runs where
+    ``general.file_type`` stood, so a plain copy keeps the source's key order.
+    """
     import gguf
 
+    overridden = False
     for name, field in reader.fields.items():
+        if name == "general.file_type" and overrides is not None:
+            overrides(writer)
+            overridden = True
         if name in _WRITER_FIELDS or name in skip:
             continue
         vtype = field.types[0]
@@ -237,6 +246,8 @@ def copy_fields(reader, writer, skip=frozenset()) -> None:
             writer.add_key_value(name, field.contents(), vtype, sub_type=field.types[-1])
         else:
             writer.add_key_value(name, field.contents(), vtype)
+    if overrides is not None and not overridden:
+        overrides(writer)
 
 
 def write_gguf_like(base, dest: str | os.PathLike, replace: Mapping[str, TensorValue] | None = None,
@@ -277,8 +288,7 @@ def write_gguf_like(base, dest: str | os.PathLike, replace: Mapping[str, TensorV
         return planned(t.name, shape, out_type, new_values)
 
     def add_metadata(writer) -> None:
-        copy_fields(reader, writer)
-        writer.add_file_type(file_type_for(out_type))
+        copy_fields(reader, writer, overrides=lambda w: w.add_file_type(file_type_for(out_type)))
         if extra_fields is not None:
             extra_fields(writer)
 
