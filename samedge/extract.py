@@ -1,0 +1,122 @@
+"""The Extractor: documents in, entities with exact character offsets out.
+
+    from samedge import Extractor
+    ex = Extractor.load("bundles/legal")
+    ex.extract("The Court of Appeal ruled on 3 May 2021.")["entities"]
+
+It chunks each document to fit the context, builds the prompt
+(samedge.prompts), asks the engine for answers in batches, parses and aligns
+them, and maps spans back to document offsets. Every result carries its own
+counts: chunks, parse failures, dropped labels, mentions not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .data.labels import Label
+from .errors import UserError
+from .prompts import align, clean_text, parse_answer, split_prompt
+from .runtime.chunking import Chunk, chunk_text
+
+DEFAULT_CHUNK_TOKENS = 192
+DEFAULT_ANSWER_TOKENS = 160
+MAX_SPLITS = 3  # an answer cut at max_tokens: split the chunk and retry, at most this deep
+
+
+@dataclass
+class _Job:
+    doc: int
+    chunk: Chunk
+    depth: int = 0
+
+
+def _new_counts() -> dict:
+    return {"chunks": 0, "parse_failures": 0, "dropped_labels": 0, "not_found": 0, "overlaps": 0,
+            "split_retries": 0, "unfinished_answers": 0}
+
+
+class Extractor:
+    """Runs one engine over documents with one label set."""
+
+    def __init__(self, engine, labels: list[Label], *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                 answer_tokens: int = DEFAULT_ANSWER_TOKENS, info: dict | None = None):
+        if not labels:
+            raise UserError("the label set is empty")
+        self.engine = engine
+        self.labels = list(labels)
+        self.chunk_tokens = chunk_tokens
+        self.answer_tokens = answer_tokens
+        self.info = info or {}
+        self.prefix, self.suffix = split_prompt(self.labels)
+        prefix, suffix = self.prefix, self.suffix
+        overhead = engine.count_tokens(prefix) + engine.count_tokens(suffix)
+        n_ctx = getattr(engine, "n_ctx", None)
+        if n_ctx is not None and overhead + chunk_tokens + answer_tokens > n_ctx:
+            raise UserError(f"context too small: the prompt needs {overhead} tokens, chunks {chunk_tokens} and "
+                            f"answers {answer_tokens}, but n_ctx is {n_ctx}")
+
+    @classmethod
+    def load(cls, bundle=None, **kw) -> "Extractor":
+        """Load a bundle directory (verified by sha256) with the llama.cpp engine."""
+        from .bundle import load_extractor
+        return load_extractor(bundle, **kw)
+
+    def _fits(self, text: str) -> bool:
+        return self.engine.count_tokens(text) <= self.chunk_tokens
+
+    def extract(self, text: str, doc_id: str = "0") -> dict:
+        return self.extract_many([text], ids=[doc_id])[0]
+
+    def extract_many(self, texts: list[str], ids: list[str] | None = None) -> list[dict]:
+        """Entities for each text; the engine sees all chunks of all texts as one batch."""
+        ids = ids or [str(i) for i in range(len(texts))]
+        results = [{"id": doc_id, "text": text, "entities": [], "counts": _new_counts()}
+                   for doc_id, text in zip(ids, texts)]
+        jobs = [_Job(i, c) for i, text in enumerate(texts) for c in chunk_text(text, self._fits)]
+        while jobs:
+            answers = self.engine.complete(self.prefix, [clean_text(j.chunk.text) for j in jobs], self.suffix,
+                                           self.answer_tokens)
+            retry = []
+            for job, (answer, finished) in zip(jobs, answers):
+                counts = results[job.doc]["counts"]
+                if not finished and job.depth < MAX_SPLITS and len(job.chunk.text) > 1:
+                    # The answer ran out of tokens: more entities than fit. Halve the chunk.
+                    counts["split_retries"] += 1
+                    retry.extend(_Job(job.doc, c, job.depth + 1) for c in _halves(job.chunk, self._fits))
+                    continue
+                counts["chunks"] += 1
+                counts["unfinished_answers"] += not finished
+                self._collect(results[job.doc], job.chunk, answer)
+            jobs = retry
+        for r in results:
+            r["entities"].sort(key=lambda e: (e["start"], e["end"]))
+        return results
+
+    def _collect(self, result: dict, chunk: Chunk, answer: str) -> None:
+        parsed = parse_answer(answer, self.labels)
+        aligned = align(chunk.text, parsed.pairs)
+        counts = result["counts"]
+        counts["parse_failures"] += parsed.malformed
+        counts["dropped_labels"] += sum(parsed.unknown_labels.values())
+        counts["not_found"] += aligned.not_found
+        counts["overlaps"] += aligned.overlaps
+        text = result["text"]
+        for e in aligned.entities:
+            start, end = e["start"] + chunk.start, e["end"] + chunk.start
+            result["entities"].append({"start": start, "end": end, "label": e["label"], "text": text[start:end]})
+
+
+def _halves(chunk: Chunk, fits) -> list[Chunk]:
+    """Split a chunk near its middle, preferring a sentence or word boundary."""
+    text = chunk.text
+    middle = len(text) // 2
+    cut = max(text.rfind(". ", 0, middle) + 2, text.rfind(" ", 0, middle) + 1)
+    if cut <= 0:
+        cut = middle
+    out = []
+    for offset, piece in ((0, text[:cut]), (cut, text[cut:])):
+        stripped = piece.strip()
+        if stripped:
+            out.append(Chunk(chunk.start + offset + len(piece) - len(piece.lstrip()), stripped))
+    return out

@@ -1,0 +1,299 @@
+"""The expert library: folders of LoRA adapters with manifests, checked on every load.
+
+An expert folder holds ``adapter_model.safetensors``, ``adapter_config.json`` and
+``expert.json`` (format ``samedge-expert/1``): domain, labels with descriptions,
+base identity, training record, dev F1, domain centroid, LoRA shape and the
+sha256 of each file. Nothing here needs torch: tensors are read with
+safetensors' numpy API.
+
+Libraries are directories: the shipped one (``models/experts``) and any user
+directory (``--library DIR`` or ``$SAMEDGE_LIBRARY``). A user library shadows the
+shipped one for experts of the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.labels import Label
+from .errors import IntegrityError, UserError
+from .files import atomic_dir, atomic_write_json, check_name, hash_files, safe_relpath, verify_files
+
+EXPERT_FORMAT = "samedge-expert/1"
+MANIFEST = "expert.json"
+ADAPTER = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
+REQUIRED_KEYS = ("format", "name", "domain", "labels", "base", "lora", "files", "centroid")
+
+
+def shipped_library() -> Path:
+    return Path(__file__).resolve().parent.parent / "models" / "experts"
+
+
+# --- writing ---------------------------------------------------------------------
+
+def compute_centroid(texts: list[str], max_texts: int) -> dict | None:
+    """The domain centroid of ``texts`` with the shipped ONNX embedder, tagged with its fingerprint.
+
+    None when no embedder is installed yet; ``samedge experts centroid NAME`` fills it in later,
+    and similarity selection refuses an expert without one.
+    """
+    from .embed import Embedder
+
+    try:
+        embedder = Embedder.load()
+    except UserError:
+        return None
+    vector = embedder.centroid(texts, max_texts=max_texts)
+    return {"embedder": embedder.fingerprint, "texts": min(len(texts), max_texts),
+            "vector": [round(float(x), 6) for x in vector]}
+
+
+def write_expert(folder: Path, *, name, domain, description, labels, base, training, dev, lora,
+                 centroid_texts, max_centroid_texts=256) -> dict:
+    """Write ``expert.json`` into ``folder`` (which already holds the adapter files)."""
+    manifest = {
+        "format": EXPERT_FORMAT, "name": name, "domain": domain, "description": description,
+        "labels": [lab.to_dict() for lab in labels], "base": base, "lora": lora,
+        "training": training, "dev": dev,
+        "centroid": compute_centroid(centroid_texts, max_centroid_texts),
+        "files": hash_files(folder, [ADAPTER, ADAPTER_CONFIG]),
+    }
+    atomic_write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+# --- reading and checking --------------------------------------------------------
+
+@dataclass
+class Expert:
+    name: str
+    path: Path
+    manifest: dict
+
+    @property
+    def labels(self) -> list[Label]:
+        return [Label(d["name"], d["description"]) for d in self.manifest["labels"]]
+
+    @property
+    def base_id(self) -> str:
+        return self.manifest["base"]["base_id"]
+
+    @property
+    def centroid(self) -> np.ndarray:
+        return np.asarray(self.manifest["centroid"]["vector"], dtype=np.float32)
+
+    @property
+    def scale(self) -> float:
+        return self.manifest["lora"]["alpha"] / self.manifest["lora"]["r"]
+
+    @property
+    def dev_f1(self):
+        scores = [v.get("f1") for v in self.manifest.get("dev", {}).values() if v.get("f1") is not None]
+        return round(sum(scores) / len(scores), 2) if scores else None
+
+    @property
+    def size(self) -> int:
+        return sum((self.path / f).stat().st_size for f in self.manifest["files"])
+
+    def tensors(self) -> dict[str, np.ndarray]:
+        """LoRA tensors as float32 numpy arrays (read with safetensors, never unpickled)."""
+        return read_adapter(self.path / ADAPTER)
+
+    def summary(self) -> dict:
+        return {"name": self.name, "domain": self.manifest["domain"],
+                "labels": [lab.name for lab in self.labels], "dev_f1": self.dev_f1,
+                "rank": self.manifest["lora"]["r"], "size_bytes": self.size, "path": str(self.path)}
+
+
+def read_adapter(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return {k: v.astype(np.float32) for k, v in load_file(path).items()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise IntegrityError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise UserError(f"{folder}: not an expert ({MANIFEST} missing)")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != EXPERT_FORMAT:
+        raise IntegrityError(f"{path}: not a {EXPERT_FORMAT} manifest")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise IntegrityError(f"{path}: manifest lacks {', '.join(missing)}")
+    for name in manifest["files"]:
+        safe_relpath(name)  # refuses '..' and absolute paths before anything is opened
+    return manifest
+
+
+def refuse_pickles(folder: Path) -> None:
+    pickled = sorted(p.name for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+    if pickled:
+        raise IntegrityError(f"{folder}: pickled files are refused ({', '.join(pickled)}); samedge loads safetensors only")
+
+
+def load_expert(folder: str | Path, verify: bool = True) -> Expert:
+    folder = Path(folder)
+    refuse_pickles(folder)
+    manifest = read_manifest(folder)
+    if verify:
+        problems = verify_files(folder, manifest["files"])
+        if problems:
+            raise IntegrityError(f"expert {folder.name}: " + "; ".join(problems))
+    return Expert(manifest["name"], folder, manifest)
+
+
+def expected_lora_shapes(base_gguf: Path) -> dict[str, tuple[int, int]]:
+    """HF module path (``model.layers.N.self_attn.q_proj``) -> (out_features, in_features), from the base GGUF."""
+    import gguf
+    from converters.llama_layout import gguf_to_hf_name
+
+    shapes = {}
+    for t in gguf.GGUFReader(base_gguf).tensors:
+        if len(t.shape) != 2:
+            continue
+        try:
+            hf = gguf_to_hf_name(t.name)
+        except KeyError:
+            continue
+        in_features, out_features = (int(x) for x in t.shape)  # GGUF lists ne0 (the input dim) first
+        shapes[hf.rsplit(".", 1)[0]] = (out_features, in_features)
+    return shapes
+
+
+def lora_module(key: str) -> tuple[str, str]:
+    """``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`` -> (module path, 'A'|'B')."""
+    parts = key.split(".")
+    if len(parts) < 3 or parts[-1] != "weight" or parts[-2] not in ("lora_A", "lora_B"):
+        raise IntegrityError(f"unexpected adapter tensor {key!r} (only LoRA A/B weights are supported)")
+    module = ".".join(parts[:-2])
+    module = module.removeprefix("base_model.model.")
+    return module, parts[-2][-1]
+
+
+def validate_adapter(expert: Expert, base_id: str, base_gguf: Path) -> None:
+    """Refuse an expert for another base, with tensors the base lacks, wrong shapes, or NaN/Inf."""
+    if expert.base_id != base_id:
+        raise IntegrityError(f"expert {expert.name} was trained on base {expert.base_id[:12]}, "
+                             f"not on this library's base {base_id[:12]}")
+    shapes = expected_lora_shapes(base_gguf)
+    rank = expert.manifest["lora"]["r"]
+    tensors = expert.tensors()
+    if not tensors:
+        raise IntegrityError(f"expert {expert.name}: the adapter holds no tensors")
+    for key, value in tensors.items():
+        module, which = lora_module(key)
+        if module not in shapes:
+            raise IntegrityError(f"expert {expert.name}: tensor {key} adapts {module}, which the base does not have")
+        out_f, in_f = shapes[module]
+        want = (rank, in_f) if which == "A" else (out_f, rank)
+        if tuple(value.shape) != want:
+            raise IntegrityError(f"expert {expert.name}: {key} has shape {tuple(value.shape)}, expected {want}")
+        if not np.isfinite(value).all():
+            raise IntegrityError(f"expert {expert.name}: {key} contains NaN or Inf")
+
+
+# --- the library -----------------------------------------------------------------
+
+def library_dirs(library: str | Path | None = None, include_shipped: bool = True) -> list[Path]:
+    dirs = []
+    user = library or os.environ.get("SAMEDGE_LIBRARY")
+    if user:
+        dirs.append(Path(user))
+    if include_shipped:
+        dirs.append(shipped_library())
+    return dirs
+
+
+class Library:
+    """Experts found in one or more directories; the first directory is the one written to."""
+
+    def __init__(self, dirs: list[Path]):
+        self.dirs = [Path(d) for d in dirs]
+
+    @classmethod
+    def open(cls, library: str | Path | None = None, include_shipped: bool = True) -> "Library":
+        return cls(library_dirs(library, include_shipped))
+
+    @property
+    def writable(self) -> Path:
+        return self.dirs[0]
+
+    def names(self) -> list[str]:
+        seen = []
+        for d in self.dirs:
+            if d.is_dir():
+                for p in sorted(d.iterdir()):
+                    if p.is_dir() and not p.name.startswith(".") and p.name not in seen and (p / MANIFEST).exists():
+                        seen.append(p.name)
+        return sorted(seen)
+
+    def path(self, name: str) -> Path:
+        check_name(name, "expert name")
+        for d in self.dirs:
+            if (d / name / MANIFEST).exists():
+                return d / name
+        raise UserError(f"no expert named {name!r} in {', '.join(map(str, self.dirs))}")
+
+    def get(self, name: str, verify: bool = True) -> Expert:
+        return load_expert(self.path(name), verify=verify)
+
+    def experts(self, verify: bool = True, exclude=()) -> list[Expert]:
+        return [self.get(n, verify=verify) for n in self.names() if n not in set(exclude)]
+
+    def add(self, src: str | Path, name: str | None = None, force: bool = False) -> Expert:
+        """Copy an expert folder in after checking it against the default base; atomic."""
+        from .base import packaged_gguf, resolve_source
+
+        src = Path(src)
+        if not src.is_dir():
+            raise UserError(f"{src}: not a directory")
+        expert = load_expert(src, verify=True)
+        name = check_name(name or expert.name, "expert name")
+        validate_adapter(expert, resolve_source().base_id, packaged_gguf())
+        dest = self.writable / name
+        with atomic_dir(dest, overwrite=force) as tmp:
+            for rel in list(expert.manifest["files"]) + [MANIFEST]:
+                shutil.copyfile(src / safe_relpath(rel), tmp / rel)
+            if name != expert.name:
+                manifest = dict(expert.manifest, name=name)
+                atomic_write_json(tmp / MANIFEST, manifest)
+        return load_expert(dest)
+
+    def remove(self, name: str) -> Path:
+        """Take an expert out of the writable library: renamed away first, so it vanishes at once."""
+        path = self.path(name)
+        if path.parent != self.writable:
+            raise UserError(f"expert {name!r} lives in {path.parent}, not in the writable library {self.writable}")
+        trash = path.with_name(f".{name}.{os.getpid()}.removed")
+        os.replace(path, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return path
+
+    def verify(self) -> dict[str, list[str]]:
+        """Re-hash every expert's files; name -> problems (empty lists when all is well)."""
+        out = {}
+        for name in self.names():
+            path = self.path(name)
+            try:
+                manifest = read_manifest(path)
+                refuse_pickles(path)
+                out[name] = verify_files(path, manifest["files"])
+            except UserError as e:
+                out[name] = [str(e)]
+        return out

@@ -1,0 +1,91 @@
+"""Split a document into chunks that fit the model's context, keeping exact offsets.
+
+Chunks are whole sentences where possible, then whitespace-separated pieces of
+an over-long sentence, then (only for an unbroken run of characters) a hard
+split. Nothing is dropped: the chunks cover every non-space character of the
+text, in order, and each chunk knows its start offset in the document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+# A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a blank line.
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+|\n\s*\n")
+_WORD = re.compile(r"\S+\s*")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    start: int
+    text: str
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.text)
+
+
+def _pieces(text: str, start: int, pattern: re.Pattern) -> list[tuple[int, int]]:
+    """Spans of ``text[start:]`` cut after each match of ``pattern`` (the separator stays with the left piece)."""
+    spans, last = [], 0
+    for m in pattern.finditer(text):
+        if m.end() > last:
+            spans.append((start + last, start + m.end()))
+            last = m.end()
+    if last < len(text):
+        spans.append((start + last, start + len(text)))
+    return spans
+
+
+def _hard_split(start: int, end: int, text: str, fits: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """Cut an unbroken run into the longest prefixes that fit (binary search per piece)."""
+    spans = []
+    while start < end:
+        lo, hi = start + 1, end
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if fits(text[start:mid]):
+                lo = mid
+            else:
+                hi = mid - 1
+        spans.append((start, lo))
+        start = lo
+    return spans
+
+
+def chunk_text(text: str, fits: Callable[[str], bool]) -> list[Chunk]:
+    """Pack sentences into chunks for which ``fits(chunk_text)`` is true.
+
+    ``fits`` is usually "token count <= budget". Whitespace-only chunks are
+    dropped (there is nothing to find in them); every other character belongs
+    to exactly one chunk.
+    """
+    units: list[tuple[int, int]] = []
+    for s, e in _pieces(text, 0, _SENTENCE_END):
+        if fits(text[s:e]):
+            units.append((s, e))
+            continue
+        for ws, we in _pieces(text[s:e], s, _WORD):
+            units.extend([(ws, we)] if fits(text[ws:we]) else _hard_split(ws, we, text, fits))
+
+    chunks, cur_start, cur_end = [], None, None
+    for s, e in units:
+        if cur_start is not None and fits(text[cur_start:e]):
+            cur_end = e
+            continue
+        if cur_start is not None:
+            chunks.append((cur_start, cur_end))
+        cur_start, cur_end = s, e
+    if cur_start is not None:
+        chunks.append((cur_start, cur_end))
+
+    out = []
+    for s, e in chunks:
+        piece = text[s:e]
+        stripped = piece.strip()
+        if stripped:
+            lead = len(piece) - len(piece.lstrip())
+            out.append(Chunk(s + lead, stripped))
+    return out

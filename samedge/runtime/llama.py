@@ -1,0 +1,255 @@
+"""The llama.cpp engine: batched greedy decoding with a shared, cached prompt prefix.
+
+Single-stream decode of a 135M model is already near this machine's memory
+bandwidth, so the speed comes from elsewhere (DESIGN.md section 3):
+
+- **prefix cache**: the instruction and label block are the same for every
+  chunk. They are evaluated once into sequence 0 of the KV cache and copied
+  (cells are shared, not duplicated, in a unified cache) into each working
+  sequence.
+- **batched decode**: up to ``n_seq`` chunks decode together, one token of
+  each per ``llama_decode``, so the weights are read once per step for all of
+  them.
+- **runtime LoRA** (selection only): adapters in GGUF form can be switched on
+  the one loaded base, so candidate experts are scored without merging.
+
+Input text is tokenized with ``parse_special=False``: a user's text can never
+inject control tokens. llama.cpp only ever sees valid UTF-8 (Python str).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..prompts import STOP
+
+_LOG_CALLBACK = None
+
+
+def _silence_llama_logs() -> None:
+    """llama.cpp logs every load to stderr; keep it quiet (once per process)."""
+    global _LOG_CALLBACK
+    import llama_cpp
+
+    if _LOG_CALLBACK is None:
+        _LOG_CALLBACK = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+        llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p())
+
+
+def default_threads() -> int:
+    """One thread per core we may run on (decode is memory-bound; more threads only contend)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+class LlamaEngine:
+    """A GGUF model on the CPU, answering batches of prompts that share a prefix."""
+
+    name = "llama.cpp"
+
+    def __init__(self, model_path: str | Path, *, n_ctx: int = 1024, n_seq: int = 8, threads: int | None = None,
+                 n_batch: int = 512):
+        import llama_cpp
+
+        _silence_llama_logs()
+        llama_cpp.llama_backend_init()
+        self.lib = llama_cpp
+        self.n_ctx = n_ctx          # per sequence: prefix + chunk + answer must fit
+        self.n_seq = n_seq
+        self.threads = threads or default_threads()
+        self.n_batch = n_batch
+        path = Path(model_path)
+        if not path.is_file():
+            raise UserError(f"{path}: model file not found")
+        self.model = llama_cpp.llama_model_load_from_file(str(path).encode(), llama_cpp.llama_model_default_params())
+        if not self.model:
+            raise UserError(f"{path}: llama.cpp could not load this GGUF file (truncated or not a model?)")
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        params = llama_cpp.llama_context_default_params()
+        # One unified KV cache: the shared prefix is stored once; each sequence adds its own tail.
+        params.n_ctx = n_ctx * (n_seq + 1)
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq + 1
+        params.kv_unified = True
+        params.n_threads = self.threads
+        params.n_threads_batch = self.threads
+        params.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(self.model, params)
+        if not self.ctx:
+            raise UserError(f"{path}: could not create a llama.cpp context of {params.n_ctx} tokens")
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(max(n_batch, n_seq), 0, n_seq + 1)
+        self.stop_tokens = {self._special_id(STOP)}
+        self._prefix: tuple = ()      # tokens held in sequence 0
+        self._adapters: dict = {}
+        self._active_adapter = None
+
+    # --- tokens ---------------------------------------------------------------------
+
+    def tokenize(self, text: str, special: bool = False) -> list[int]:
+        data = text.encode("utf-8")
+        buf = (self.lib.llama_token * (len(data) + 8))()
+        n = self.lib.llama_tokenize(self.vocab, data, len(data), buf, len(buf), False, special)
+        if n < 0:
+            raise RuntimeError(f"tokenizer needs {-n} tokens for {len(data)} bytes")
+        return list(buf[:n])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def _special_id(self, text: str) -> int:
+        ids = self.tokenize(text, special=True)
+        if len(ids) != 1:
+            raise UserError(f"the model's vocabulary has no single token for {text!r}; is this a ChatML model?")
+        return ids[0]
+
+    def _piece(self, token: int) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = self.lib.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self.lib.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+        return buf.raw[:n]
+
+    # --- adapters (runtime LoRA, used by selection) -----------------------------------
+
+    def set_adapter(self, path: str | Path | None, scale: float = 1.0) -> None:
+        """Switch to a GGUF LoRA adapter (None: the plain model). Invalidates the prefix cache."""
+        key = None if path is None else (str(path), float(scale))
+        if key == self._active_adapter:
+            return
+        if path is None:
+            self.lib.llama_set_adapters_lora(self.ctx, None, 0, None)
+        else:
+            adapter = self._adapters.get(str(path))
+            if adapter is None:
+                adapter = self.lib.llama_adapter_lora_init(self.model, str(path).encode())
+                if not adapter:
+                    raise UserError(f"{path}: llama.cpp could not load this LoRA adapter")
+                self._adapters[str(path)] = adapter
+            arr = (self.lib.llama_adapter_lora_p_ctypes * 1)(adapter)
+            scales = (ctypes.c_float * 1)(scale)
+            self.lib.llama_set_adapters_lora(self.ctx, arr, 1, scales)
+        self._active_adapter = key
+        self._prefix = ()
+        self.lib.llama_memory_clear(self.memory, True)
+
+    # --- decoding ---------------------------------------------------------------------
+
+    def _add(self, token: int, pos: int, seq: int, logits: bool) -> None:
+        b, i = self.batch, self.batch.n_tokens
+        b.token[i] = token
+        b.pos[i] = pos
+        b.n_seq_id[i] = 1
+        b.seq_id[i][0] = seq
+        b.logits[i] = logits
+        b.n_tokens = i + 1
+
+    def _decode(self) -> None:
+        rc = self.lib.llama_decode(self.ctx, self.batch)
+        if rc != 0:
+            raise RuntimeError(f"llama_decode failed with code {rc}")
+
+    def _feed(self, items) -> dict:
+        """Evaluate (token, pos, seq, want_logits) items in n_batch-sized decodes; seq -> logits copy.
+        Logits are copied right after their decode: the next decode overwrites them."""
+        out = {}
+        for start in range(0, len(items), self.n_batch):
+            self.batch.n_tokens = 0
+            wanted = []
+            for idx, (tok, pos, seq, want) in enumerate(items[start:start + self.n_batch]):
+                self._add(tok, pos, seq, want)
+                if want:
+                    wanted.append((seq, idx))
+            self._decode()
+            for seq, idx in wanted:
+                out[seq] = self._logits(idx).copy()
+        return out
+
+    def _logits(self, idx: int) -> np.ndarray:
+        ptr = self.lib.llama_get_logits_ith(self.ctx, idx)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def _ensure_prefix(self, prefix: list[int]) -> None:
+        if tuple(prefix) == self._prefix:
+            return
+        self.lib.llama_memory_clear(self.memory, True)
+        self._feed([(t, i, 0, False) for i, t in enumerate(prefix)])
+        self._prefix = tuple(prefix)
+
+    def complete(self, prefix: str, texts: list[str], suffix: str, max_tokens: int) -> list[tuple[str, bool]]:
+        """Greedy answer for each ``prefix + text + suffix``: (answer, ended on the stop token).
+
+        The prefix is evaluated once (and kept while it stays the same); texts
+        decode ``n_seq`` at a time.
+        """
+        prefix_ids = self.tokenize(prefix, special=True)
+        suffix_ids = self.tokenize(suffix, special=True)
+        self._ensure_prefix(prefix_ids)
+        answers = []
+        for start in range(0, len(texts), self.n_seq):
+            bodies = [self.tokenize(t) + suffix_ids for t in texts[start:start + self.n_seq]]
+            answers += self._complete_group(len(prefix_ids), bodies, max_tokens)
+        return answers
+
+    def _complete_group(self, n_prefix: int, bodies: list[list[int]], max_tokens: int):
+        items = []
+        for k, body in enumerate(bodies):
+            seq = k + 1
+            if n_prefix + len(body) + max_tokens > self.n_ctx:
+                raise UserError(f"prompt of {n_prefix + len(body)} tokens plus {max_tokens} answer tokens "
+                                f"exceeds the context of {self.n_ctx}")
+            self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+            self.lib.llama_memory_seq_cp(self.memory, 0, seq, 0, n_prefix)
+            items += [(t, n_prefix + j, seq, j == len(body) - 1) for j, t in enumerate(body)]
+        logits = self._feed(items)
+        generated = [[] for _ in bodies]
+        finished = [False] * len(bodies)
+        positions = [n_prefix + len(b) for b in bodies]
+        for _ in range(max_tokens):
+            step = []
+            for k in range(len(bodies)):
+                if finished[k] or len(generated[k]) >= max_tokens:
+                    continue
+                token = int(np.argmax(logits[k + 1]))
+                if token in self.stop_tokens or self.lib.llama_vocab_is_eog(self.vocab, token):
+                    finished[k] = True
+                    continue
+                generated[k].append(token)
+                if len(generated[k]) < max_tokens:  # no need to evaluate a token nobody reads
+                    step.append((token, positions[k], k + 1, True))
+                    positions[k] += 1
+            if not step:
+                break
+            logits = self._feed(step)
+        for k in range(len(bodies)):
+            self.lib.llama_memory_seq_rm(self.memory, k + 1, -1, -1)
+        return [(b"".join(self._piece(t) for t in toks).decode("utf-8", errors="replace"), done)
+                for toks, done in zip(generated, finished)]
+
+    def close(self) -> None:
+        if getattr(self, "ctx", None):
+            self.lib.llama_batch_free(self.batch)
+            self.lib.llama_free(self.ctx)
+            self.ctx = None
+        for adapter in getattr(self, "_adapters", {}).values():
+            self.lib.llama_adapter_lora_free(adapter)
+        self._adapters = {}
+        if getattr(self, "model", None):
+            self.lib.llama_model_free(self.model)
+            self.model = None
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass

@@ -1,0 +1,368 @@
+"""LoRA supervised fine-tuning of one domain expert (or the unified baseline) with PEFT.
+
+The loop is written out (no HF Trainer) so that it is short, deterministic for a
+fixed seed on CPU, resumable from a checkpoint, and runs unchanged under
+``accelerate launch`` (data parallel: each process takes its share of every
+global batch).
+
+Each training example is the prompt of samedge.prompts for one sentence, with
+the domain's labels plus 0..max_negatives absent labels, shuffled, so that the
+expert transfers zero-shot to label sets it has not seen. The loss is on the
+answer tokens only.
+
+torch, transformers and peft are imported here and in the HF paths only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .data.labels import DESCRIPTIONS, Label
+from .errors import UserError
+from .files import atomic_dir, atomic_path, atomic_write_json
+from .prompts import IM_END, build_prompt, format_answer, training_labels
+
+CHECKPOINT_DIR = "checkpoint"
+
+
+# --- configuration -------------------------------------------------------------
+
+def default_config() -> dict:
+    return tomllib.loads(resources.files("samedge").joinpath("train_defaults.toml").read_text())
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
+    """Defaults, then a user TOML file, then ``--set key=value`` overrides; unknown keys are refused."""
+    config = default_config()
+    updates = {}
+    if path is not None:
+        try:
+            updates.update(tomllib.loads(Path(path).read_text(encoding="utf-8")))
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"{path}: cannot read training config ({e})") from None
+    updates.update(overrides or {})
+    unknown = set(updates) - set(config)
+    if unknown:
+        raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(config))}")
+    for key, value in updates.items():
+        expected = type(config[key])
+        if expected is float and isinstance(value, int):
+            value = float(value)
+        if not isinstance(value, expected):
+            raise UserError(f"training option {key} must be {expected.__name__}, got {value!r}")
+        config[key] = value
+    return config
+
+
+def parse_overrides(items) -> dict:
+    """``["lr=2e-4", "r=16"]`` -> typed values (TOML syntax for each value)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
+
+
+# --- data ------------------------------------------------------------------------
+
+@dataclass
+class Source:
+    """One domain's training documents and label set."""
+    domain: str
+    labels: list
+    train: list
+    dev: list
+    description: str = ""
+
+
+def negative_pool() -> list[Label]:
+    """Every label samedge knows a description for: absent labels are drawn from these."""
+    return [Label(name, desc) for name, desc in DESCRIPTIONS.items()]
+
+
+def catalog_source(domain: str) -> Source:
+    """A shared-catalog domain: its train split (or, without one, its dev split minus a held-out part)."""
+    from .data.catalog import get_domain, load_split
+
+    d = get_domain(domain)
+    if "train" in d.splits:
+        train, dev = load_split(domain, "train"), load_split(domain, "dev")
+    else:  # jnlpba ships dev and test only: train on dev, hold out a fixed 10% of it.
+        docs = load_split(domain, "dev")
+        rng = random.Random(1234)
+        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
+        train = [doc for i, doc in enumerate(docs) if i not in held]
+        dev = [doc for i, doc in enumerate(docs) if i in held]
+    return Source(domain, d.labels, train, dev, d.description)
+
+
+def file_source(domain: str, data: str | Path, dev: str | Path | None = None, labels=None) -> Source:
+    """A user's own data file (JSONL with spans or CoNLL); the label set defaults to the labels found."""
+    from .data.labels import make_label
+    from .data.loading import load_documents
+
+    docs = load_documents(data, need_entities=True)
+    if labels is None:
+        names = sorted({e["label"] for d in docs for e in d["entities"]})
+        labels = [make_label(n) for n in names]
+    names = {lab.name for lab in labels}
+    docs = [dict(d, entities=[dict(e, label=make_label(e["label"]).name) for e in d["entities"]]) for d in docs]
+    docs = [dict(d, entities=[e for e in d["entities"] if e["label"] in names]) for d in docs]
+    if dev is not None:
+        dev_docs = load_documents(dev, need_entities=True)
+    else:
+        rng = random.Random(1234)
+        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
+        dev_docs = [d for i, d in enumerate(docs) if i in held]
+        docs = [d for i, d in enumerate(docs) if i not in held]
+    return Source(domain, labels, docs, dev_docs)
+
+
+def make_example(doc: dict, labels: list, rng: random.Random, max_negatives: int) -> tuple[str, str]:
+    """(prompt, answer) for one document: shuffled labels with a few absent ones."""
+    shown = training_labels(labels, negative_pool(), rng, max_negatives)
+    return build_prompt(doc["text"], shown), format_answer(doc["entities"], shown) + IM_END
+
+
+def encode_example(tokenizer, prompt: str, answer: str, max_length: int):
+    """Token ids and labels (-100 on the prompt); None when it does not fit ``max_length``."""
+    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    a = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    if len(p) + len(a) > max_length:
+        return None
+    return p + a, [-100] * len(p) + a
+
+
+def batch_plan(n_examples: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
+    """Example indices for every step: a fresh seeded permutation per epoch. Pure, so that a
+    resumed run sees exactly the batches the interrupted one would have seen."""
+    plan, epoch, order = [], 0, []
+    while len(plan) < steps:
+        if len(order) < batch_size:
+            perm = list(range(n_examples))
+            random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+            order += perm
+            epoch += 1
+        plan.append(order[:batch_size])
+        order = order[batch_size:]
+    return plan
+
+
+def planned_steps(n_examples: int, config: dict, n_sources: int = 1) -> int:
+    """max_steps per source (the unified model gets the same per-example budget as the experts
+    together), capped at max_epochs passes over the data."""
+    by_epochs = math.ceil(config["max_epochs"] * n_examples / config["batch_size"])
+    return max(1, min(config["max_steps"] * n_sources, by_epochs))
+
+
+# --- training --------------------------------------------------------------------
+
+def _lora_config(config: dict):
+    from peft import LoraConfig
+
+    return LoraConfig(r=config["r"], lora_alpha=config["alpha"], lora_dropout=config["dropout"],
+                      target_modules=list(config["target_modules"]), bias="none", task_type="CAUSAL_LM")
+
+
+def _rng_state():
+    import torch
+    return {"python": random.getstate(), "torch": torch.get_rng_state()}
+
+
+def train(sources: list[Source], out: str | Path, *, name: str, config: dict, base=None,
+          resume: bool = False, progress: bool = True, force: bool = False) -> dict:
+    """Train one adapter on ``sources`` (one for an expert, several for the unified model) and
+    write the expert folder ``out`` (adapter, expert.json). Returns the manifest."""
+    import torch
+    from accelerate import Accelerator
+    from peft import PeftModel, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .base import provision
+    from .files import check_name
+
+    check_name(name, "expert name")
+    out = Path(out)
+    if out.exists() and (out / "expert.json").exists() and not force:
+        raise UserError(f"{out} already holds an expert (use --force to replace it)")
+    work = out.with_name(out.name + ".work")  # checkpoints live beside the output, not in it
+    ckpt = work / CHECKPOINT_DIR
+    if ckpt.exists() and not resume:
+        raise UserError(f"{ckpt} exists from an interrupted run: pass --resume to continue it, or delete it")
+
+    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
+    base_model = provision(base, hf=True)
+    torch.manual_seed(config["seed"])
+    random.seed(config["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(base_model.hf)
+    model = AutoModelForCausalLM.from_pretrained(base_model.hf, dtype=torch.float32)
+    model.config.use_cache = False
+
+    # Examples are fixed once (their negative labels come from a seeded RNG per example).
+    rng = random.Random(config["seed"])
+    examples, skipped = [], 0
+    for src in sources:
+        for doc in src.train:
+            enc = encode_example(tokenizer, *make_example(doc, src.labels, rng, config["max_negatives"]),
+                                 config["max_length"])
+            if enc is None:
+                skipped += 1
+            else:
+                examples.append(enc)
+    if not examples:
+        raise UserError("no training examples fit max_length")
+    steps = planned_steps(len(examples), config, len(sources))
+    plan = batch_plan(len(examples), config["batch_size"], steps, config["seed"])
+
+    start_step = 0
+    if resume and (ckpt / "state.json").exists():
+        model = PeftModel.from_pretrained(model, ckpt / "adapter", is_trainable=True)
+        state = json.loads((ckpt / "state.json").read_text())
+        start_step = state["step"]
+    else:
+        model = get_peft_model(model, _lora_config(config))
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config["lr"],
+                                  weight_decay=config["weight_decay"])
+    warmup = max(1, min(config["warmup_steps"], steps))
+    # Linear warm-up, then linear decay to zero at the last step.
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
+    if start_step:
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+        scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+        rng_state = torch.load(ckpt / "rng.pt", weights_only=False)  # our own file, written below
+        random.setstate(rng_state["python"])
+        torch.set_rng_state(rng_state["torch"])
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    losses, tokens_seen, started = [], 0, time.time()
+    bar = _progress(steps, start_step, progress and accelerator.is_main_process, name)
+    for step in range(start_step, steps):
+        # Each process takes its share of the global batch (data parallel under accelerate).
+        indices = plan[step][accelerator.process_index::accelerator.num_processes]
+        batch = [examples[i] for i in indices]
+        width = max(len(ids) for ids, _ in batch)
+        input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in batch], device=accelerator.device)
+        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=accelerator.device)
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=accelerator.device)
+        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        accelerator.backward(loss)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad()
+        losses.append(float(loss))
+        tokens_seen += int(mask.sum())
+        bar.update(1)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        if (step + 1) % config["checkpoint_every"] == 0 and step + 1 < steps and accelerator.is_main_process:
+            _save_checkpoint(accelerator.unwrap_model(model), optimizer, scheduler, step + 1, ckpt)
+    bar.close()
+    seconds = time.time() - started
+
+    manifest = None
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(model)
+        model.eval()
+        training = {"domains": [s.domain for s in sources], "examples": len(examples), "skipped_too_long": skipped,
+                    "steps": steps, "resumed_from": start_step, "seconds": round(seconds, 1),
+                    "tokens": tokens_seen, "device": str(accelerator.device),
+                    "processes": accelerator.num_processes, "hyperparameters": config,
+                    "first_losses": [round(x, 4) for x in losses[:5]], "last_losses": [round(x, 4) for x in losses[-5:]]}
+        manifest = finish_expert(model, tokenizer, sources, out, name=name, base=base_model, config=config,
+                                 training=training, force=force, progress=progress)
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return manifest
+
+
+def _progress(total: int, initial: int, enabled: bool, name: str):
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=initial, disable=not enabled, desc=f"train {name}", unit="step")
+
+
+def _save_checkpoint(model, optimizer, scheduler, step: int, ckpt: Path) -> None:
+    import torch
+
+    with atomic_dir(ckpt, overwrite=True) as tmp:
+        model.save_pretrained(tmp / "adapter", safe_serialization=True)
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
+        torch.save(_rng_state(), tmp / "rng.pt")
+        atomic_write_json(tmp / "state.json", {"step": step})
+
+
+# --- the expert folder -----------------------------------------------------------
+
+def save_adapter(model, dest: Path, dtype: str) -> None:
+    """PEFT's adapter files, with the LoRA tensors cast to ``dtype`` (fp16 halves the library size)."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    model.save_pretrained(dest, safe_serialization=True)
+    path = dest / "adapter_model.safetensors"
+    tensors = {k: v.to(getattr(torch, dtype)).contiguous() for k, v in load_file(path).items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata={"format": "pt"})
+    readme = dest / "README.md"  # PEFT's model-card template: not ours to ship
+    if readme.exists():
+        readme.unlink()
+
+
+def dev_f1(model, tokenizer, labels, dev_docs: list[dict], n: int) -> dict:
+    """Micro F1 of ``model`` on the first ``n`` dev documents (greedy, HF engine)."""
+    from .evaluate import score_documents
+    from .extract import Extractor
+    from .runtime.hf import HFEngine
+
+    docs = dev_docs[:n]
+    if not docs:
+        return {"f1": None, "sentences": 0}
+    extractor = Extractor(HFEngine(model, tokenizer), labels)
+    preds = extractor.extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
+    report = score_documents(docs, preds)
+    return {"f1": round(100 * report.micro.f1, 2), "precision": round(100 * report.micro.precision, 2),
+            "recall": round(100 * report.micro.recall, 2), "sentences": len(docs)}
+
+
+def finish_expert(model, tokenizer, sources, out: Path, *, name, base, config, training, force, progress) -> dict:
+    """Evaluate on dev, compute the domain centroid, write adapter + expert.json atomically."""
+    from .library import write_expert
+
+    labels = sources[0].labels if len(sources) == 1 else _union_labels(sources)
+    dev = {s.domain: dev_f1(model, tokenizer, s.labels, s.dev, config["dev_sentences"]) for s in sources}
+    texts = [d["text"] for s in sources for d in s.train]
+    with atomic_dir(out, overwrite=force) as tmp:
+        save_adapter(model, tmp, config["save_dtype"])
+        manifest = write_expert(tmp, name=name, domain=",".join(s.domain for s in sources),
+                                description="; ".join(s.description for s in sources if s.description),
+                                labels=labels, base=base.identity(), training=training, dev=dev,
+                                lora={"r": config["r"], "alpha": config["alpha"],
+                                      "target_modules": list(config["target_modules"]),
+                                      "dtype": config["save_dtype"]},
+                                centroid_texts=texts, max_centroid_texts=config["centroid_texts"])
+    return manifest
+
+
+def _union_labels(sources) -> list:
+    seen, out = set(), []
+    for s in sources:
+        for lab in s.labels:
+            if lab.name not in seen:
+                seen.add(lab.name)
+                out.append(lab)
+    return out

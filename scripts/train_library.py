@@ -1,0 +1,68 @@
+"""Rebuild the shipped expert library (and the unified baselines) with one command.
+
+    python scripts/train_library.py                      # every domain, into models/experts/
+    python scripts/train_library.py --only conll2003 --max-steps 300
+    python scripts/train_library.py --unified P          # the protocol-P unified baseline
+
+Each expert is trained with `samedge.train` on its shared domain's train split
+(jnlpba: its dev split minus a held-out tenth). Finished experts are skipped;
+an interrupted one resumes from its last checkpoint. The step budget is
+recorded in each expert's manifest and in BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Protocol P (the paper's setting): these source domains form the library; CrossNER and MIT are targets.
+P_SOURCES = ["conll2003", "wnut17", "bc5cdr", "ncbi_disease", "jnlpba", "sec_filings", "gum", "btc"]
+P_TARGETS = ["crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science",
+             "mit_movie", "mit_restaurant"]
+ALL_DOMAINS = P_SOURCES + P_TARGETS
+
+
+def main(argv=None) -> int:
+    from samedge.train import catalog_source, load_config, parse_overrides, train
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=str(ROOT / "models" / "experts"))
+    ap.add_argument("--only", nargs="*", help="domains to train (default: all)")
+    ap.add_argument("--unified", choices=["P"], help="train the unified baseline of a protocol instead")
+    ap.add_argument("--unified-out", default=str(ROOT / "runs" / "unified"))
+    ap.add_argument("--max-steps", type=int, help="steps per expert (default: train_defaults.toml)")
+    ap.add_argument("--set", nargs="*", default=[], help="other overrides, key=value")
+    args = ap.parse_args(argv)
+
+    overrides = parse_overrides(args.set)
+    if args.max_steps:
+        overrides["max_steps"] = args.max_steps
+    config = load_config(overrides=overrides)
+
+    if args.unified:
+        out = Path(args.unified_out) / f"unified_{args.unified}"
+        if (out / "expert.json").exists():
+            print(f"{out} exists, skipping")
+            return 0
+        sources = [catalog_source(d) for d in P_SOURCES]
+        train(sources, out, name=f"unified_{args.unified}", config=config, resume=True)
+        return 0
+
+    for domain in args.only or ALL_DOMAINS:
+        out = Path(args.out) / domain
+        if (out / "expert.json").exists():
+            print(f"{domain}: done, skipping")
+            continue
+        started = time.time()
+        manifest = train([catalog_source(domain)], out, name=domain, config=config, resume=True)
+        print(f"{domain}: dev {manifest['dev']} in {time.time() - started:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
