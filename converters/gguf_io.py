@@ -1,6 +1,7 @@
 """Shared GGUF/safetensors plumbing for the converters and the numpy merge path.
 
-- :func:`read_safetensors`: numpy views of HF weights (bf16 widened to f32), never pickle.
+- :func:`read_safetensors`: memory-mapped numpy views of HF weights (bf16 widened
+  lazily), never pickle.
 - :func:`write_gguf`: a streaming, atomic GGUF writer. Tensor headers are planned
   first and values produced one at a time, so peak memory is one tensor, not a model.
 - :func:`write_gguf_like`: an existing GGUF's metadata and tensors, with some
@@ -39,8 +40,21 @@ _SAFETENSORS_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, 
                        "U8": np.uint8, "BOOL": np.bool_}
 
 
-def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """All tensors of one ``.safetensors`` file, memory-mapped; bf16 is widened to f32.
+class BF16Array:
+    """A memory-mapped bf16 tensor, widened to f32 only when read (``np.asarray``)."""
+
+    def __init__(self, raw: np.ndarray):
+        self.raw = raw  # uint16 view
+        self.shape = raw.shape
+        self.ndim = raw.ndim
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        values = (self.raw.astype(np.uint32) << 16).view(np.float32)  # bf16 is the top half of an f32
+        return values if dtype is None else values.astype(dtype, copy=False)
+
+
+def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray | BF16Array]:
+    """All tensors of one ``.safetensors`` file, memory-mapped; bf16 comes as :class:`BF16Array`.
 
     The format is an 8-byte header length, a JSON header and a flat buffer, so
     numpy reads it without torch (whose numpy bridge has no bf16).
@@ -59,13 +73,11 @@ def read_safetensors(path: str | os.PathLike) -> dict[str, np.ndarray]:
             raise ValueError(f"{path.name}: tensor {name} has unsupported dtype {info['dtype']}")
         start, end = info["data_offsets"]
         array = data[start:end].view(dtype).reshape(info["shape"])
-        if info["dtype"] == "BF16":  # bf16 is the top half of an f32
-            array = (array.astype(np.uint32) << 16).view(np.float32)
-        tensors[name] = array
+        tensors[name] = BF16Array(array) if info["dtype"] == "BF16" else array
     return tensors
 
 
-def read_safetensors_dir(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_safetensors_dir(folder: str | os.PathLike) -> dict[str, np.ndarray | BF16Array]:
     """Every ``*.safetensors`` shard of an HF folder; refuses pickled weights."""
     folder = Path(folder)
     shards = sorted(folder.glob("*.safetensors"))

@@ -162,14 +162,14 @@ def detect_pre(tokenizer: dict, tokens: list[str]) -> str:
     if kinds == ["Digits", "ByteLevel"] and steps[0].get("individual_digits"):
         return "smollm"  # StarCoder/SmolLM: gpt2 regex plus one token per digit
     if kinds == ["ByteLevel"] and steps[0].get("use_regex", True):
-        return "gpt2"
+        return "gpt-2"  # llama.cpp's name for the GPT-2 regex
     if kinds and kinds[0] == "Split":
         pattern = (steps[0].get("pattern") or {}).get("Regex", "")
         if r"\p{N}{1,3}" in pattern:
             return "llama-bpe"
         if r"\p{N}" in pattern and r"[^\r\n\p{L}\p{N}]?\p{L}+" in pattern:
             return "qwen2"
-    raise UserError(f"cannot tell the pre-tokenizer ({kinds}); pass pre= (e.g. --pre gpt2) explicitly")
+    raise UserError(f"cannot tell the pre-tokenizer ({kinds}); pass pre= (e.g. --pre gpt-2) explicitly")
 
 
 def _adds_special(tokenizer: dict, position: int) -> bool | None:
@@ -327,7 +327,7 @@ def _check_complete(plan, hp: LlamaHparams) -> None:
 def convert(hf_dir, dest, out_type: str = "f16", *, pre: str | None = None) -> Path:
     """Convert an HF llama-family folder to GGUF at ``out_type`` (f32, f16 or q8_0); atomic.
 
-    ``pre`` overrides the detected ``tokenizer.ggml.pre`` (e.g. "smollm", "gpt2").
+    ``pre`` overrides the detected ``tokenizer.ggml.pre`` (e.g. "smollm", "gpt-2", "llama-bpe", "qwen2").
     """
     if out_type not in OUT_TYPES:
         raise UserError(f"unknown out type {out_type!r}; valid: {', '.join(OUT_TYPES)}")

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 llama_cpp = pytest.importorskip("llama_cpp")
 
 from converters.gguf_io import read_tensor, write_gguf_like  # noqa: E402
-from converters.hf_to_gguf import convert  # noqa: E402
+from converters.hf_to_gguf import convert, detect_pre, main  # noqa: E402
 from converters.lora_to_gguf import convert_lora  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 
@@ -225,6 +225,38 @@ def test_refusals(tiny, tmp_path):
     with pytest.raises(UserError, match="valid: f32, f16, q8_0"):
         convert(hf_dir, tmp_path / "x.gguf", out_type="q4_k")
     assert not (tmp_path / "x.gguf").exists()
+
+
+def test_pre_tokenizer_detection():
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
+    digits = {"type": "Digits", "individual_digits": True}
+    assert detect_pre({"pre_tokenizer": byte_level}, ["a", "b"]) == "gpt-2"
+    assert detect_pre({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [digits, byte_level]}}, ["a"]) == "smollm"
+    # transformers' GGUF round trip drops the Digits step: the vocabulary still says SmolLM
+    smollm_vocab = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<repo_name>", "a"]
+    assert detect_pre({"pre_tokenizer": byte_level}, smollm_vocab) == "smollm"
+    with pytest.raises(UserError, match="pre="):
+        detect_pre({"pre_tokenizer": {"type": "Metaspace"}}, ["a"])
+
+
+def test_safetensors_reader_widens_bf16_exactly(tmp_path):
+    from safetensors.torch import save_file
+
+    from converters.gguf_io import read_safetensors
+
+    values = torch.randn(3, 5)
+    save_file({"a": values.to(torch.bfloat16), "b": values.half(), "c": values}, str(tmp_path / "t.safetensors"))
+    read = read_safetensors(tmp_path / "t.safetensors")
+    np.testing.assert_array_equal(np.asarray(read["a"], dtype=np.float32), values.to(torch.bfloat16).float().numpy())
+    np.testing.assert_array_equal(read["b"], values.half().numpy())
+    np.testing.assert_array_equal(read["c"], values.numpy())
+    assert read["a"].shape == (3, 5)
+
+
+def test_cli_writes_the_same_file(tiny, tmp_path):
+    hf_dir, f32 = tiny[0], tiny[1]
+    assert main([str(hf_dir), str(tmp_path / "cli.gguf"), "--outtype", "f32"]) == 0
+    assert (tmp_path / "cli.gguf").read_bytes() == f32.read_bytes()
 
 
 # --- write_gguf_like (the merge path's writer) -----------------------------------
