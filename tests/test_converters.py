@@ -21,6 +21,10 @@ from converters.hf_to_gguf import convert, detect_pre, main  # noqa: E402
 from converters.lora_to_gguf import convert_lora  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 
+# Tiny models: one thread each. Threads only add barrier waits at this size, and
+# on a busy 2-core machine spinning OpenMP barriers cost seconds per forward.
+torch.set_num_threads(1)
+
 PROMPTS = ["The quick brown fox", "Named entities: Barack Obama visited Paris.",
            "<|im_start|>user\nList three colors.<|im_end|>\n<|im_start|>assistant\n"]
 STEPS = 32
@@ -73,10 +77,11 @@ def llama_greedy(llm, ids: list[int], steps: int = STEPS) -> list[int]:
     return out
 
 
-def load_llama(path, **kw):
+def load_llama(path, threads: int = 1, **kw):
     # f32 KV cache: the default f16 cache alone moves logits by ~1e-2, enough to flip near-ties.
-    return llama_cpp.Llama(str(path), n_ctx=256, verbose=False, logits_all=False, n_threads=2,
-                           type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32, **kw)
+    return llama_cpp.Llama(str(path), n_ctx=256, verbose=False, logits_all=False, n_threads=threads,
+                           n_threads_batch=threads, type_k=llama_cpp.GGML_TYPE_F32, type_v=llama_cpp.GGML_TYPE_F32,
+                           **kw)
 
 
 def assert_same_model(model, llm, tokenizer) -> None:
@@ -375,7 +380,7 @@ def test_real_smollm2_greedy_tokens_match_transformers(tmp_path):
     path = convert(base.hf, tmp_path / "smollm2-f32.gguf", out_type="f32")
     model = LlamaForCausalLM.from_pretrained(base.hf, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(base.hf)
-    llm = load_llama(path)
+    llm = load_llama(path, threads=2)
     chat = tokenizer.apply_chat_template([{"role": "user", "content": "List three colors."}],
                                          tokenize=False, add_generation_prompt=True)
     for prompt in ["The capital of France is", chat, "def fibonacci(n):"]:
