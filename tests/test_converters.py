@@ -21,8 +21,8 @@ from converters.hf_to_gguf import convert, detect_pre, main  # noqa: E402
 from converters.lora_to_gguf import convert_lora  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 
-# Tiny models: one thread each. Threads only add barrier waits at this size, and
-# on a busy 2-core machine spinning OpenMP barriers cost seconds per forward.
+# One thread for torch and llama.cpp: on a busy 2-core machine (a training job
+# beside the tests) two spinning threads each made SmolLM2 decoding 10-30x slower.
 torch.set_num_threads(1)
 
 PROMPTS = ["The quick brown fox", "Named entities: Barack Obama visited Paris.",
@@ -380,7 +380,7 @@ def test_real_smollm2_greedy_tokens_match_transformers(tmp_path):
     path = convert(base.hf, tmp_path / "smollm2-f32.gguf", out_type="f32")
     model = LlamaForCausalLM.from_pretrained(base.hf, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(base.hf)
-    llm = load_llama(path, threads=2)
+    llm = load_llama(path)
     chat = tokenizer.apply_chat_template([{"role": "user", "content": "List three colors."}],
                                          tokenize=False, add_generation_prompt=True)
     for prompt in ["The capital of France is", chat, "def fibonacci(n):"]:

@@ -145,7 +145,7 @@ def test_destination_appears_only_when_complete(tiny_gguf, tmp_path, monkeypatch
 
 def teacher_forced_argmax(path, ids: list[int]) -> np.ndarray:
     """The model's next-token choice at every position of ``ids``."""
-    llm = llama_cpp.Llama(str(path), n_ctx=256, verbose=False, n_threads=2, logits_all=True)
+    llm = llama_cpp.Llama(str(path), n_ctx=256, verbose=False, n_threads=1, n_threads_batch=1, logits_all=True)
     llm.eval(ids)
     return np.argmax(llm.scores[:len(ids)], axis=1)
 
@@ -160,7 +160,7 @@ def test_real_base_quantizes_and_keeps_its_answers(tmp_path):
     from samedge.base import provision
 
     base = provision()
-    f16 = llama_cpp.Llama(str(base.gguf), n_ctx=256, verbose=False, n_threads=2)
+    f16 = llama_cpp.Llama(str(base.gguf), n_ctx=256, verbose=False, n_threads=1, n_threads_batch=1)
     prompt = f16.tokenize(b"<|im_start|>user\nName three colors.<|im_end|>\n<|im_start|>assistant\n",
                           add_bos=False, special=True)
     reply = []
@@ -172,7 +172,7 @@ def test_real_base_quantizes_and_keeps_its_answers(tmp_path):
     reference = teacher_forced_argmax(base.gguf, prompt + reply)
 
     for qtype, min_agreement in (("q8_0", 0.95), ("q4_k_m", 0.8)):
-        dest = quantize(base.gguf, tmp_path / f"base-{qtype}.gguf", qtype)
+        dest = quantize(base.gguf, tmp_path / f"base-{qtype}.gguf", qtype, threads=1)
         assert dest.stat().st_size < base.gguf.stat().st_size / 1.5
         agreement = np.mean(teacher_forced_argmax(dest, prompt + reply) == reference)
         assert agreement >= min_agreement, (qtype, agreement)
