@@ -27,6 +27,7 @@ from .files import verify_files
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_BATCH_SIZE = 32
 DEFAULT_CENTROID_TEXTS = 256
+MAX_POSITIONS = 512  # all-MiniLM-L6-v2's position embeddings
 SORT_WINDOW = 4096  # texts tokenized and length-sorted together (bounds memory)
 MANIFEST_FORMAT = "samedge-embedder/1"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "config.json")
@@ -54,8 +55,9 @@ def load_tokenizer(path: str | os.PathLike, max_length: int):
     """The model's WordPiece tokenizer, truncating at ``max_length`` and padding to the longest in a batch."""
     from tokenizers import Tokenizer
 
-    if max_length < 2:
-        raise UserError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
+    if not 2 <= max_length <= MAX_POSITIONS:
+        raise UserError(f"max_length must be between 2 (room for [CLS] and [SEP]) and {MAX_POSITIONS} "
+                        f"(the model's positions), got {max_length}")
     tokenizer = Tokenizer.from_file(str(path))
     # The shipped tokenizer.json pads every input to a fixed 128: pad to the batch's longest instead.
     tokenizer.no_padding()
