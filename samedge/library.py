@@ -297,3 +297,19 @@ class Library:
             except UserError as e:
                 out[name] = [str(e)]
         return out
+
+
+def set_centroid(expert: Expert, texts: list[str], max_texts: int = 256) -> Expert:
+    """Compute and store an expert's domain centroid (for experts trained before an embedder existed)."""
+    centroid = compute_centroid(texts, max_texts)
+    if centroid is None:
+        raise UserError("no embedder installed (models/embedder); cannot compute a centroid")
+    atomic_write_json(expert.path / MANIFEST, dict(expert.manifest, centroid=centroid))
+    return load_expert(expert.path)
+
+
+def catalog_texts(domain: str) -> list[str]:
+    """Training texts of a catalog domain (or of each domain in a unified expert's comma list)."""
+    from .train import catalog_source
+
+    return [d["text"] for name in domain.split(",") for d in catalog_source(name).train]

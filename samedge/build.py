@@ -1,0 +1,145 @@
+"""`samedge build`: select experts for a target, merge them, convert, quantize, bundle.
+
+Stages (each reported with progress):
+
+1. **target**  - the profile: labels with descriptions, unlabeled texts, optional dev set;
+2. **select**  - domain similarity of the target's centroid to each expert's,
+                 then (optionally) performance on sampled target sentences;
+3. **merge**   - exact deltas combined by the chosen method into the GGUF f16 base (numpy);
+4. **quantize** - llama.cpp's quantizer (Q8_0 default);
+5. **bundle**  - model.gguf, bundle.json, Modelfile, published atomically.
+
+The whole bundle is assembled in a temporary directory beside the output and
+renamed into place at the end, so an interrupted build leaves nothing at the
+output path, and a rerun starts clean.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .files import atomic_dir, atomic_write_json, atomic_write_text, hash_files
+
+DEFAULT_QUANT = "q8_0"
+DEFAULT_METHOD = "ties"
+DEFAULT_K = 3
+
+
+@dataclass
+class BuildOptions:
+    target: str | None = None
+    texts: list[str] | None = None
+    labels: list | None = None
+    dev: str | None = None
+    k: int = DEFAULT_K
+    selection: str = "similarity"          # similarity | performance | combined
+    method: str = DEFAULT_METHOD
+    method_params: dict = field(default_factory=dict)
+    weighting: str = "softmax"
+    temperature: float = 0.05
+    quant: str = DEFAULT_QUANT
+    library: str | None = None
+    exclude: tuple = ()
+    only: tuple = ()
+    sample: int = 32
+    seed: int = 0
+    threads: int | None = None
+    force: bool = False
+
+
+def resolve_target(opts: BuildOptions):
+    """The target profile, with --labels/--texts/--dev overriding or replacing it."""
+    from .data.decode import read_text
+    from .targets import Target, load_target
+
+    if opts.target is None and not (opts.labels and opts.texts):
+        raise UserError("give --target NAME (see `samedge targets list`), or both --labels and --texts")
+    target = load_target(opts.target) if opts.target else Target("custom", "user-defined target", [], [])
+    if opts.labels:
+        target.labels = list(opts.labels)
+    if opts.texts:
+        texts = []
+        for path in opts.texts:
+            texts += [line.strip() for line in read_text(path).splitlines() if line.strip()]
+        target.texts = texts
+    if opts.dev:
+        target.dev = Path(opts.dev)
+    if not target.labels:
+        raise UserError(f"target {target.name} has no labels")
+    if not target.texts:
+        raise UserError(f"target {target.name} has no sample texts for similarity selection")
+    return target
+
+
+def _stage(name: str, log):
+    log(f"[{name}]")
+    return time.time()
+
+
+def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
+    """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings."""
+    from . import bundle as bundle_mod
+    from .base import provision
+    from .library import Library
+    from .merge import merge_into_gguf
+    from .select.pipeline import select_experts
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out)
+    if out.exists() and not opts.force:
+        raise UserError(f"{out} already exists (use --force to replace it)")
+    timings = {}
+
+    t = _stage("target", log)
+    target = resolve_target(opts)
+    library = Library.open(opts.library)
+    experts = [e for e in library.experts(verify=True, exclude=opts.exclude)
+               if not opts.only or e.name in opts.only]
+    if not experts:
+        raise UserError(f"the expert library ({', '.join(map(str, library.dirs))}) has no experts to select from")
+    base = provision()
+    timings["target"] = time.time() - t
+
+    t = _stage("select", log)
+    report = select_experts(target, experts, base=base, k=opts.k, strategy=opts.selection, weighting=opts.weighting,
+                            temperature=opts.temperature, sample=opts.sample, seed=opts.seed, threads=opts.threads)
+    log(report.table())
+    chosen = [e for e in experts if e.name in report.selected_names()]
+    weights = [report.weight_of(e.name) for e in chosen]
+    timings["select"] = time.time() - t
+
+    with atomic_dir(out, overwrite=opts.force) as tmp:
+        t = _stage(f"merge ({opts.method}, {len(chosen)} experts)", log)
+        merged = tmp / "merged.f16.gguf.part"
+        params = merge_into_gguf(base.gguf, base.base_id, chosen, weights, opts.method, merged,
+                                 params=opts.method_params)
+        timings["merge"] = time.time() - t
+
+        t = _stage(f"quantize ({opts.quant})", log)
+        model = tmp / bundle_mod.MODEL
+        if opts.quant == "f16":
+            merged.rename(model)
+        else:
+            from converters.quantize import quantize
+            quantize(merged, model, opts.quant, threads=opts.threads)
+            merged.unlink()
+        timings["quantize"] = time.time() - t
+
+        t = _stage("bundle", log)
+        atomic_write_text(tmp / bundle_mod.MODELFILE, bundle_mod.modelfile(target.labels))
+        manifest = bundle_mod.manifest(
+            target={"name": target.name, "description": target.description, "texts": len(target.texts),
+                    "dev": str(target.dev) if target.dev else None},
+            labels=target.labels, base=base.identity(), selection=report.to_dict(),
+            merge={"method": opts.method, "params": params,
+                   "experts": [{"name": e.name, "weight": w, "sha256": e.manifest["files"]} for e, w in zip(chosen, weights)]},
+            quant=opts.quant, files=hash_files(tmp, [bundle_mod.MODEL, bundle_mod.MODELFILE]))
+        atomic_write_json(tmp / bundle_mod.MANIFEST, manifest)
+        timings["bundle"] = time.time() - t
+    bundle_mod.remember_bundle(out)
+    log(f"wrote {out} ({(out / bundle_mod.MODEL).stat().st_size / 1e6:.0f} MB)")
+    return dict(manifest, timings={k: round(v, 2) for k, v in timings.items()})

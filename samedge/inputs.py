@@ -1,0 +1,96 @@
+"""What `samedge extract` reads: files, directories, stdin and JSONL, one document at a time.
+
+Each input yields either a document ``(id, text)`` or a failure ``(id, reason)``
+so that one bad file never stops a run: the good ones are processed and the
+bad ones are listed. Text is decoded strictly as UTF-8 (a BOM is allowed);
+with ``errors="replace"`` invalid bytes become U+FFFD and offsets refer to the
+decoded text.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data.decode import decode_bytes
+from .errors import UserError
+
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+
+
+@dataclass(frozen=True)
+class Document:
+    id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Failure:
+    id: str
+    reason: str
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except PermissionError:
+        raise UserError(f"{path}: permission denied") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory") from None
+
+
+def _documents_of(name: str, data: bytes, errors: str, jsonl: bool):
+    text = decode_bytes(data, name, errors)
+    if not jsonl:
+        if not text:
+            raise UserError(f"{name}: file is empty")
+        yield Document(name, text)
+        return
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield Failure(f"{name}:{lineno}", f"{name}:{lineno}: invalid JSON ({e.msg})")
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+            yield Failure(f"{name}:{lineno}", f"{name}:{lineno}: expected an object with a string 'text'")
+            continue
+        yield Document(str(obj.get("id", f"{name}:{lineno}")), obj["text"])
+
+
+def _expand(paths, glob: str):
+    for raw in paths:
+        if raw == "-":
+            yield "-"
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob(glob) if p.is_file())
+            if not found:
+                yield Failure(str(path), f"{path}: no files match {glob!r}")
+            yield from found
+        else:
+            yield path
+
+
+def iter_documents(paths, *, glob: str = "*", errors: str = "strict", jsonl: bool | None = None):
+    """Documents and Failures from ``paths`` (files, directories searched recursively, or '-')."""
+    if errors not in ("strict", "replace"):
+        raise UserError(f"--errors must be strict or replace, not {errors!r}")
+    for item in _expand(paths, glob):
+        if isinstance(item, Failure):
+            yield item
+            continue
+        name = "<stdin>" if item == "-" else str(item)
+        as_jsonl = jsonl if jsonl is not None else (item != "-" and item.suffix.lower() in JSONL_SUFFIXES)
+        try:
+            data = sys.stdin.buffer.read() if item == "-" else _read_bytes(item)
+            yield from _documents_of(name, data, errors, as_jsonl)
+        except UserError as e:
+            yield Failure(name, str(e))
