@@ -42,6 +42,9 @@ def select_experts(target, experts: Sequence, *, k: int = DEFAULT_K, strategy: s
     shipped one, with ``threads``). Other keyword inputs (``base``, ``sample``,
     ``seed``, ...) are passed on to the strategy, for those that need them.
     """
+    if strategy == "combined":
+        return select_combined(target, experts, k=k, weighting=weighting, temperature=temperature,
+                               threads=threads, embedder=embedder, **strategy_inputs)
     chosen = registry.get_strategy(strategy)  # unknown names fail before the embedder loads
     if not experts:
         raise UserError("the expert library is empty: there is nothing to select")
@@ -58,4 +61,25 @@ def select_experts(target, experts: Sequence, *, k: int = DEFAULT_K, strategy: s
                                   temperature=temperature, target=target, threads=threads, **inputs)
     report.embedder = fingerprint
     report.notes = notes + report.notes
+    return report
+
+
+def select_combined(target, experts: Sequence, *, k: int = DEFAULT_K, candidates: int | None = None,
+                    weighting: str = DEFAULT_WEIGHTING, temperature: float = DEFAULT_TEMPERATURE,
+                    threads: int | None = None, embedder=None, **inputs) -> registry.SelectionReport:
+    """Both criteria: the top ``candidates`` (default 2k) by similarity are scored on sampled target
+    instances; the top ``k`` of those by performance are merged, weighted by performance."""
+    by_similarity = select_experts(target, experts, k=len(experts), strategy="similarity", weighting="uniform",
+                                   threads=threads, embedder=embedder, **inputs)
+    similarity_of = {e.name: e.similarity for e in by_similarity.experts}
+    shortlist = set(by_similarity.selected_names()[:candidates or 2 * k])
+    report = select_experts(target, [e for e in experts if e.name in shortlist], k=k, strategy="performance",
+                            weighting=weighting, temperature=temperature, threads=threads, **inputs)
+    for row in report.experts:
+        row.similarity = similarity_of[row.name]
+    report.experts += [registry.ExpertScore(e.name, similarity=e.similarity, rank=len(report.experts) + i)
+                       for i, e in enumerate((e for e in by_similarity.experts if e.name not in shortlist), 1)]
+    report.strategy = "combined"
+    report.embedder = by_similarity.embedder
+    report.notes = by_similarity.notes + [f"shortlist: top {len(shortlist)} by similarity, then ranked by performance"]
     return report

@@ -50,7 +50,7 @@ def register(name: str, *, fills: str, needs: tuple = (), description: str = "")
 
 
 def _load_builtins() -> None:
-    from . import similarity  # noqa: F401  (registers "similarity")
+    from . import performance, similarity  # noqa: F401  (register "performance" and "similarity")
 
 
 def get_strategy(name: str) -> Strategy:

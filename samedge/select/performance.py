@@ -1,0 +1,126 @@
+"""Selection by performance on sampled target instances (SaM's second criterion).
+
+n target sentences are sampled with a fixed seed and every candidate expert
+extracts entities from them, each as a runtime LoRA over one shared, cached
+Q8_0 copy of the base (llama.cpp; nothing is merged). Then:
+
+- **with labels** (a target dev set): an expert's score is its micro F1;
+- **without labels**, by agreement between the experts:
+  - ``pairwise``: the mean F1 of an expert against each other expert's output;
+  - ``vote``: F1 against the majority-vote pseudo-labels (a span and type
+    predicted by more than half of the experts).
+
+Scores are on a 0..1 scale, like cosine similarity.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from pathlib import Path
+
+from ..errors import UserError
+from ..evaluate import score_documents
+from .registry import register
+
+AGREEMENT_MODES = ("pairwise", "vote")
+DEFAULT_SAMPLE = 32
+
+
+def sample_instances(target, n: int, seed: int) -> tuple[list[dict], bool]:
+    """(documents, labeled): ``n`` dev documents when the target has a dev set, else ``n`` unlabeled texts.
+
+    Fewer available than ``n``: all of them are used (documented fallback)."""
+    if n < 1:
+        raise UserError(f"the sample size must be >= 1, got {n}")
+    if getattr(target, "dev", None):
+        from ..data.loading import load_documents
+        docs = load_documents(target.dev, need_entities=True)
+        labeled = True
+    else:
+        docs = [{"id": f"t{i}", "text": t, "entities": []} for i, t in enumerate(target.texts)]
+        labeled = False
+    if not docs:
+        raise UserError(f"target {target.name} has no instances to sample")
+    if len(docs) > n:
+        docs = random.Random(seed).sample(docs, n)
+    return docs, labeled
+
+
+def _f1(gold: list[dict], pred: list[dict]) -> float:
+    report = score_documents(gold, pred)
+    m = report.micro
+    if m.tp + m.fp + m.fn == 0:
+        return 1.0  # both found nothing: they agree
+    return m.f1
+
+
+def agreement_scores(predictions: dict[str, list[dict]], mode: str = "vote") -> dict[str, float]:
+    """Unlabeled scores from the experts' predictions on the same documents (pure)."""
+    if mode not in AGREEMENT_MODES:
+        raise UserError(f"unknown agreement mode {mode!r}; choose {' or '.join(AGREEMENT_MODES)}")
+    names = sorted(predictions)
+    if len(names) == 1:
+        return {names[0]: 1.0}
+    if mode == "pairwise":
+        return {a: sum(_f1(predictions[b], predictions[a]) for b in names if b != a) / (len(names) - 1)
+                for a in names}
+    pseudo = []
+    for docs in zip(*(predictions[n] for n in names)):
+        votes = Counter((e["start"], e["end"], e["label"]) for d in docs for e in {
+            (x["start"], x["end"], x["label"]): x for x in d["entities"]}.values())
+        majority = [{"start": s, "end": e, "label": lab} for (s, e, lab), c in votes.items() if c * 2 > len(names)]
+        pseudo.append({"id": docs[0]["id"], "text": docs[0]["text"], "entities": majority})
+    return {n: _f1(pseudo, predictions[n]) for n in names}
+
+
+def lora_gguf(expert, base_gguf: Path) -> Path:
+    """The expert's adapter as a GGUF LoRA, converted once and cached by the adapter's sha256."""
+    from converters.lora_to_gguf import convert_lora
+
+    from ..files import samedge_home
+
+    digest = expert.manifest["files"]["adapter_model.safetensors"]
+    dest = samedge_home() / "lora" / f"{digest[:32]}.gguf"
+    if not dest.is_file():
+        convert_lora(expert.path, dest, base_gguf)
+    return dest
+
+
+def scoring_base(base) -> Path:
+    """A Q8_0 copy of the base for scoring candidates (faster than f16; cached beside it)."""
+    from converters.quantize import quantize
+
+    dest = base.root / "base.q8_0.gguf"
+    if not dest.is_file():
+        quantize(base.gguf, dest, "q8_0")
+    return dest
+
+
+def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, progress=True) -> dict[str, list[dict]]:
+    """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base."""
+    from tqdm.auto import tqdm
+
+    from ..extract import Extractor
+    from ..runtime.llama import LlamaEngine
+
+    engine = LlamaEngine(scoring_base(base), threads=threads, n_seq=8, n_ctx=1024)
+    try:
+        out = {}
+        for name in tqdm(sorted(experts), desc="score experts", unit="expert", disable=not progress):
+            engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
+            out[name] = Extractor(engine, labels).extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
+        return out
+    finally:
+        engine.close()
+
+
+@register("performance", fills="performance", needs=("target", "base"),
+          description="micro F1 on sampled labeled target instances, or agreement between experts without labels")
+def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
+                         agreement: str = "vote", **_ignored) -> dict[str, float]:
+    docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
+    predictions = run_experts(experts, target.labels, docs, base, threads=threads)
+    if labeled:
+        return {n: round(_f1(docs, p), 6) for n, p in predictions.items()}
+    return {n: round(s, 6) for n, s in agreement_scores(predictions, agreement).items()}
