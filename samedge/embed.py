@@ -38,15 +38,22 @@ def default_embedder_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "models" / "embedder"
 
 
-def make_session(model_path: str | os.PathLike, threads: int | None = None):
+def make_session(model_path: str | os.PathLike, threads: int | None = None, spin: bool = False):
+    """A CPU onnxruntime session; ``threads`` intra-op threads (None: one per core).
+
+    ``spin=False``: idle worker threads sleep instead of busy-waiting. On a
+    machine where anything else runs (a laptop, a training job) spinning
+    threads fight for the cores: measured 180 vs 293 texts/s on 2 busy cores.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads is not None:
-        if threads < 1:
-            raise UserError(f"threads must be >= 1, got {threads}")
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise UserError(f"threads must be a whole number >= 1, got {threads!r}")
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
 
