@@ -147,3 +147,88 @@ def test_tampered_or_missing_model_is_refused(tmp_path):
         Embedder.load(copy)
     with pytest.raises(UserError, match="manifest.json missing"):
         Embedder.load(tmp_path / "nowhere")
+
+
+# --- the converter's int8 pieces (onnx only, no torch) ------------------------------
+
+def _tiny_graph(rng):
+    """x [batch, seq, 8] -> two weight MatMuls sharing x, plus an embedding-table Gather."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    w1, w2 = rng.normal(size=(8, 5)).astype(np.float32), rng.normal(size=(8, 3)).astype(np.float32)
+    table = rng.normal(size=(20, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "ids"], ["emb"], axis=0),
+         helper.make_node("Add", ["x", "emb"], ["h"]),
+         helper.make_node("MatMul", ["h", "w1"], ["y1"], name="mm1"),
+         helper.make_node("MatMul", ["h", "w2"], ["y2"], name="mm2")],
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "s", 8]),
+         helper.make_tensor_value_info("ids", TensorProto.INT64, ["b", "s"])],
+        [helper.make_tensor_value_info("y1", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("y2", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+         numpy_helper.from_array(table, "table")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _run(model, feed):
+    import onnxruntime as ort
+
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feed)
+
+
+def test_outlier_channels_picks_the_largest_above_the_ratio():
+    from converters.embedder_to_onnx import outlier_channels
+
+    absmax = np.array([1.0, 9.0, 1.2, 0.8, 3.0, 1.1])
+    assert outlier_channels(absmax, ratio=2.0, max_channels=32).tolist() == [1, 4]
+    assert outlier_channels(absmax, ratio=2.0, max_channels=1).tolist() == [1]
+    assert outlier_channels(absmax, ratio=20.0).tolist() == []
+
+
+def test_split_outliers_is_exact_in_fp32():
+    from converters.embedder_to_onnx import split_outliers
+
+    rng = np.random.default_rng(0)
+    model = _tiny_graph(rng)
+    feed = {"x": rng.normal(size=(2, 3, 8)).astype(np.float32),
+            "ids": rng.integers(0, 20, size=(2, 3)).astype(np.int64)}
+    feed["x"][:, 0, 6] = 40.0  # a [CLS]-like outlier in channel 6
+    before = _run(model, feed)
+    absmax = {"h": np.abs(feed["x"]).reshape(-1, 8).max(0) + 0.1}
+    split, fp32_nodes = split_outliers(model, absmax, ratio=3.0, max_channels=4)
+    assert split == 1 and sorted(fp32_nodes) == ["mm1/outlier_part", "mm2/outlier_part"]
+    after = _run(model, feed)
+    for a, b in zip(before, after):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_quantize_rows_keeps_each_row_within_half_a_step():
+    from onnx import numpy_helper
+
+    from converters.embedder_to_onnx import quantize_rows
+
+    rng = np.random.default_rng(1)
+    model = _tiny_graph(rng)
+    initializers = lambda: {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}  # noqa: E731
+    table = initializers()["table"]
+    feed = {"x": np.zeros((1, 20, 8), dtype=np.float32), "ids": np.arange(20, dtype=np.int64)[None]}
+    before = _run(model, feed)
+    quantize_rows(model, table="table")
+    stored = initializers()
+    assert "table" not in stored and stored["table/int8"].dtype == np.int8
+    step = np.abs(table).max(axis=1, keepdims=True) / 127
+    assert np.all(np.abs(stored["table/int8"] * stored["table/row_scale"] - table) <= step / 2 + 1e-7)
+    for a, b in zip(before, _run(model, feed)):  # the rewritten graph still runs, and agrees closely
+        np.testing.assert_allclose(a, b, atol=0.05)
+
+
+def test_calibration_sentences_are_disjoint_from_verification(shared_data):
+    from converters.embedder_to_onnx import calibration_sentences, verification_sentences
+
+    verification = verification_sentences(shared_data)
+    calibration = calibration_sentences(shared_data)
+    assert len(verification) >= 200 and len(calibration) >= 100
+    assert not set(verification) & set(calibration)
