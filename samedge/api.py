@@ -51,19 +51,29 @@ def _batches(items, size):
 
 
 def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, glob="*", jsonl=None,
-                errors="strict", threads=None, n_seq=8, extractor=None, echo=None, progress=True) -> dict:
-    """Extract entities from every readable input; returns a summary with the failures listed."""
+                errors="strict", threads=None, n_seq=8, extractor=None, echo=None, progress=None) -> dict:
+    """Extract entities from every readable input; returns a summary with the failures listed.
+
+    The model is loaded when the first readable document arrives, so a run whose
+    inputs all fail reports them at once (and never needs the bundle). The
+    progress bar is shown only when stderr is a terminal.
+    """
     from tqdm.auto import tqdm
 
     from .bundle import load_extractor
 
-    extractor = extractor or load_extractor(bundle, threads=threads, n_seq=n_seq, labels=labels)
+    if progress is None:
+        progress = sys.stderr.isatty()
     failures, n_docs, n_entities = [], 0, 0
     bar = tqdm(desc="extract", unit="doc", disable=not progress, file=sys.stderr)
     with _sink(output) as out:
         for batch in _batches(iter_documents(paths, glob=glob, errors=errors, jsonl=jsonl), DOCS_PER_BATCH):
             docs = [d for d in batch if isinstance(d, Document)]
             failures += [f.reason for f in batch if isinstance(f, Failure)]
+            if not docs:
+                continue
+            if extractor is None:
+                extractor = load_extractor(bundle, threads=threads, n_seq=n_seq, labels=labels)
             results = extractor.extract_many([d.text for d in docs], ids=[d.id for d in docs])
             for result in results:
                 if errors == "replace":
@@ -73,5 +83,13 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
             n_docs += len(docs)
             bar.update(len(docs))
     bar.close()
-    return {"bundle": extractor.info.get("bundle"), "documents": n_docs, "entities": n_entities,
-            "failures": failures}
+    if extractor is not None:
+        used = extractor.info.get("bundle")
+    else:
+        from .bundle import default_bundle
+        from .errors import UserError
+        try:
+            used = str(bundle if bundle is not None else default_bundle())
+        except UserError:
+            used = None
+    return {"bundle": used, "documents": n_docs, "entities": n_entities, "failures": failures}

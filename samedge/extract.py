@@ -12,12 +12,15 @@ counts: chunks, parse failures, dropped labels, mentions not found.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .data.labels import Label
 from .errors import UserError
 from .prompts import align, clean_text, parse_answer, split_prompt
-from .runtime.chunking import Chunk, chunk_text
+from .runtime.chunking import _SENTENCE_END, Chunk, chunk_text
+
+_WHITESPACE = re.compile(r"\s+")
 
 DEFAULT_CHUNK_TOKENS = 192
 DEFAULT_ANSWER_TOKENS = 160
@@ -107,13 +110,21 @@ class Extractor:
             result["entities"].append({"start": start, "end": end, "label": e["label"], "text": text[start:end]})
 
 
-def _halves(chunk: Chunk, fits) -> list[Chunk]:
-    """Split a chunk near its middle, preferring a sentence or word boundary."""
+def _halves(chunk: Chunk, fits=None) -> list[Chunk]:
+    """Split a chunk near its middle: at the sentence end closest to the middle, else at the
+    whitespace closest to it, else (text without spaces, e.g. CJK) at the middle itself.
+    Only cuts between a quarter and three quarters of the text count, so each half shrinks."""
     text = chunk.text
-    middle = len(text) // 2
-    cut = max(text.rfind(". ", 0, middle) + 2, text.rfind(" ", 0, middle) + 1)
-    if cut <= 0:
-        cut = middle
+    n = len(text)
+    middle, low, high = n // 2, n // 4, n - n // 4
+    cut = None
+    for pattern in (_SENTENCE_END, _WHITESPACE):
+        cuts = [m.end() for m in pattern.finditer(text) if low <= m.end() <= high and 0 < m.end() < n]
+        if cuts:
+            cut = min(cuts, key=lambda c: abs(c - middle))
+            break
+    if cut is None:
+        cut = max(1, middle)
     out = []
     for offset, piece in ((0, text[:cut]), (cut, text[cut:])):
         stripped = piece.strip()

@@ -10,6 +10,7 @@ decoded text.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,23 @@ def _read_bytes(path: Path) -> bytes:
         raise UserError(f"{path}: permission denied") from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory") from None
+    except OSError as e:  # EIO, ENAMETOOLONG, ELOOP, ...: still one input, still one line
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_text(text: str, where: str, errors: str) -> str:
+    """JSON can carry lone surrogates (``"\\ud800"``), which are not Unicode text: refuse them
+    (or, with errors='replace', replace each by U+FFFD, which keeps every offset)."""
+    m = _SURROGATE.search(text)
+    if m is None:
+        return text
+    if errors == "replace":
+        return _SURROGATE.sub("\ufffd", text)
+    raise UserError(f"{where}: 'text' holds a lone surrogate (U+{ord(m.group()):04X}) at character {m.start()}, "
+                    f"which is not valid Unicode")
 
 
 def _documents_of(name: str, data: bytes, errors: str, jsonl: bool):
@@ -50,7 +68,9 @@ def _documents_of(name: str, data: bytes, errors: str, jsonl: bool):
             raise UserError(f"{name}: file is empty")
         yield Document(name, text)
         return
-    for lineno, line in enumerate(text.splitlines(), 1):
+    # Split on line feeds only: str.splitlines() would also cut at U+2028, U+0085, ... which
+    # JSON allows unescaped inside strings.
+    for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
@@ -61,7 +81,13 @@ def _documents_of(name: str, data: bytes, errors: str, jsonl: bool):
         if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
             yield Failure(f"{name}:{lineno}", f"{name}:{lineno}: expected an object with a string 'text'")
             continue
-        yield Document(str(obj.get("id", f"{name}:{lineno}")), obj["text"])
+        try:
+            doc_text = _valid_text(obj["text"], f"{name}:{lineno}", errors)
+        except UserError as e:
+            yield Failure(f"{name}:{lineno}", str(e))
+            continue
+        doc_id = _SURROGATE.sub("\ufffd", str(obj.get("id", f"{name}:{lineno}")))
+        yield Document(doc_id, doc_text)
 
 
 def _expand(paths, glob: str):

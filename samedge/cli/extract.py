@@ -29,7 +29,8 @@ def extract(paths, bundle, labels, fmt, output, glob, force_jsonl, errors, threa
       cat notes.txt | samedge extract - --format table
     Each record holds id, text, entities (start, end, label, text; end exclusive)
     and counts (chunks, parse failures, dropped labels). Inputs that cannot be
-    read are listed on stderr, the others processed; the exit code is then 2.
+    read are listed on stderr (one 'error:' line each), the others processed;
+    the exit code is then 2.
     """
     from ..api import run_extract
     from ..data.labels import parse_label_spec
@@ -38,9 +39,11 @@ def extract(paths, bundle, labels, fmt, output, glob, force_jsonl, errors, threa
     summary = run_extract(paths, bundle=bundle, labels=parse_label_spec(labels) if labels else None, fmt=fmt,
                           output=output, glob=glob, jsonl=force_jsonl, errors=errors, threads=threads, n_seq=n_seq,
                           echo=click.echo)
-    click.echo(f"bundle: {summary['bundle']}; {summary['documents']} documents, {summary['entities']} entities"
-               + (f", {len(summary['failures'])} failed" if summary["failures"] else ""), err=True)
-    for failure in summary["failures"]:
-        click.echo(f"failed: {failure}", err=True)
-    if summary["failures"]:
+    failures = summary["failures"]
+    if summary["documents"] or not failures:
+        click.echo(f"bundle: {summary['bundle']}; {summary['documents']} documents, {summary['entities']} entities"
+                   + (f", {len(failures)} failed" if failures else ""), err=True)
+    for failure in failures:  # one line each; a run whose only input failed prints just that line
+        click.echo("error: " + failure.replace("\r", "\\r").replace("\n", "\\n"), err=True)
+    if failures:
         sys.exit(2)

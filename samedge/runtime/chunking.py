@@ -40,10 +40,19 @@ def _pieces(text: str, start: int, pattern: re.Pattern) -> list[tuple[int, int]]
 
 
 def _hard_split(start: int, end: int, text: str, fits: Callable[[str], bool]) -> list[tuple[int, int]]:
-    """Cut an unbroken run into the longest prefixes that fit (binary search per piece)."""
+    """Cut an unbroken run into the longest prefixes that fit.
+
+    Galloping, then binary search per piece: the probes grow from the piece's
+    start, so each piece costs O(piece length x log) and a multi-megabyte run
+    (a base64 blob) is not re-tokenised whole for every piece.
+    """
     spans = []
     while start < end:
-        lo, hi = start + 1, end
+        lo, step = start + 1, 1
+        while lo + step <= end and fits(text[start:lo + step]):
+            lo += step
+            step *= 2
+        hi = min(end, lo + step - 1)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if fits(text[start:mid]):
