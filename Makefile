@@ -39,7 +39,7 @@ test: $(VENV)/.stamp
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 demo: $(VENV)/.core-stamp
-	$(VENV)/bin/samedge build --target legal --out bundles/legal
+	$(VENV)/bin/samedge build --target legal --out bundles/legal --force
 	$(VENV)/bin/samedge extract examples/ --bundle bundles/legal --format table
 
 clean:

@@ -264,7 +264,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         tokens_seen += int(mask.sum())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -323,7 +323,7 @@ def save_adapter(model, dest: Path, dtype: str) -> None:
         readme.unlink()
 
 
-def dev_f1(model, tokenizer, labels, dev_docs: list[dict], n: int) -> dict:
+def dev_f1(model, tokenizer, labels, dev_docs: list[dict], n: int, answer_tokens: int = 160) -> dict:
     """Micro F1 of ``model`` on the first ``n`` dev documents (greedy, HF engine)."""
     from .evaluate import score_documents
     from .extract import Extractor
@@ -332,7 +332,7 @@ def dev_f1(model, tokenizer, labels, dev_docs: list[dict], n: int) -> dict:
     docs = dev_docs[:n]
     if not docs:
         return {"f1": None, "sentences": 0}
-    extractor = Extractor(HFEngine(model, tokenizer), labels)
+    extractor = Extractor(HFEngine(model, tokenizer), labels, answer_tokens=answer_tokens)
     preds = extractor.extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
     report = score_documents(docs, preds)
     return {"f1": round(100 * report.micro.f1, 2), "precision": round(100 * report.micro.precision, 2),
@@ -344,7 +344,8 @@ def finish_expert(model, tokenizer, sources, out: Path, *, name, base, config, t
     from .library import write_expert
 
     labels = sources[0].labels if len(sources) == 1 else _union_labels(sources)
-    dev = {s.domain: dev_f1(model, tokenizer, s.labels, s.dev, config["dev_sentences"]) for s in sources}
+    dev = {s.domain: dev_f1(model, tokenizer, s.labels, s.dev, config["dev_sentences"], config["dev_answer_tokens"])
+           for s in sources}
     texts = [d["text"] for s in sources for d in s.train]
     with atomic_dir(out, overwrite=force) as tmp:
         save_adapter(model, tmp, config["save_dtype"])

@@ -50,15 +50,15 @@ class LazyGroup(click.Group):
             raise
         except click.ClickException:
             raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         except Exception as exc:  # user errors become one line and exit code 2
             from ..errors import UserError
             debug = ctx.obj and ctx.obj.get("debug")
             if isinstance(exc, UserError) and not debug:
                 click.echo(f"error: {exc}", err=True)
                 sys.exit(exc.exit_code)
-            if isinstance(exc, KeyboardInterrupt):
-                click.echo("interrupted", err=True)
-                sys.exit(130)
             raise
 
 
