@@ -1,0 +1,59 @@
+"""Performance selection: the agreement scores (pure), sampling, and the labeled F1 path on real bundles."""
+
+from __future__ import annotations
+
+import pytest
+
+from samedge.errors import UserError
+from samedge.select.performance import agreement_scores, sample_instances
+from samedge.targets import Target
+from samedge.data.labels import make_label
+
+
+def _doc(spans, i=0):
+    return {"id": f"d{i}", "text": "x" * 50, "entities": [{"start": s, "end": e, "label": lab} for s, e, lab in spans]}
+
+
+def test_vote_rewards_the_experts_that_agree_with_the_majority():
+    predictions = {
+        "a": [_doc([(0, 4, "person"), (10, 14, "location")])],
+        "b": [_doc([(0, 4, "person"), (10, 14, "location")])],
+        "c": [_doc([(0, 4, "organization")])],
+    }
+    scores = agreement_scores(predictions, "vote")
+    assert scores["a"] == scores["b"] == 1.0
+    assert scores["c"] == 0.0
+
+
+def test_pairwise_is_the_mean_f1_against_each_other_expert():
+    predictions = {"a": [_doc([(0, 4, "person")])], "b": [_doc([(0, 4, "person")])], "c": [_doc([])]}
+    scores = agreement_scores(predictions, "pairwise")
+    assert scores["a"] == pytest.approx(0.5)  # F1 1 against b, 0 against c
+    assert scores["c"] == 0.0
+
+
+def test_agreement_edge_cases():
+    assert agreement_scores({"solo": [_doc([])]}, "vote") == {"solo": 1.0}
+    both_empty = agreement_scores({"a": [_doc([])], "b": [_doc([])]}, "pairwise")
+    assert both_empty == {"a": 1.0, "b": 1.0}
+    with pytest.raises(UserError, match="agreement mode"):
+        agreement_scores({"a": [_doc([])]}, "median")
+
+
+def test_sampling_is_seeded_and_falls_back_to_all_when_few():
+    target = Target("t", "test", [make_label("person")], [f"text {i}" for i in range(50)])
+    a, labeled = sample_instances(target, 8, seed=1)
+    b, _ = sample_instances(target, 8, seed=1)
+    c, _ = sample_instances(target, 8, seed=2)
+    assert not labeled and a == b and a != c and len(a) == 8
+    few, _ = sample_instances(Target("t", "test", [make_label("person")], ["one", "two"]), 32, seed=0)
+    assert [d["text"] for d in few] == ["one", "two"]
+    with pytest.raises(UserError):
+        sample_instances(target, 0, seed=0)
+
+
+def test_labeled_sampling_reads_the_dev_file(tmp_path):
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text('{"id": "1", "text": "Ann met Bob.", "entities": [{"start": 0, "end": 3, "label": "person"}]}\n')
+    docs, labeled = sample_instances(Target("t", "test", [make_label("person")], ["x"], dev=dev), 4, seed=0)
+    assert labeled and docs[0]["entities"][0]["text"] == "Ann"
