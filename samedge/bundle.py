@@ -71,7 +71,10 @@ def read_bundle(path: str | Path) -> dict:
     if not isinstance(data["files"], dict) or MODEL not in data["files"]:
         raise IntegrityError(f"bundle {path}: {MANIFEST} does not list {MODEL}")
     for name in data["files"]:
-        safe_relpath(name)
+        try:
+            safe_relpath(name)
+        except IntegrityError as e:  # say which bundle
+            raise IntegrityError(f"bundle {path}: {MANIFEST}: {e}") from None
     return data
 
 

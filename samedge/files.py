@@ -8,6 +8,7 @@ old file (or nothing), never a half-written one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -41,12 +42,28 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+# Errors of the disk rather than of samedge: reported as one line (exit code 2), not a traceback.
+DISK_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def _is_disk_error(e: OSError) -> bool:
+    """ENOSPC and friends; or a short write with no errno (numpy's ``tofile``, used by the GGUF
+    writer, reports a full disk as "N requested and M written")."""
+    return e.errno in DISK_ERRNOS or (e.errno is None and "written" in str(e))
+
+
+def _disk_error(dest: Path, e: OSError) -> UserError:
+    reason = e.strerror or f"short write: {e}; is the disk full?"
+    return UserError(f"{dest}: could not write ({reason}); nothing was changed there")
+
+
 @contextlib.contextmanager
 def atomic_path(dest: str | os.PathLike):
     """Yield a temporary path next to ``dest``; on success rename it to ``dest``.
 
     The writer may create the temp file any way it likes (e.g. a library that
-    only accepts a filename). On an exception the temp file is removed.
+    only accepts a filename). On an exception the temp file is removed; a full
+    disk (or quota, or file size limit) becomes a one-line ``UserError``.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -57,6 +74,10 @@ def atomic_path(dest: str | os.PathLike):
             os.fsync(f.fileno())
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
+    except OSError as e:
+        if _is_disk_error(e):
+            raise _disk_error(dest, e) from e
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -89,20 +110,71 @@ def _publish_lock(dest: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _lock_dir(path: Path, blocking: bool = True) -> int | None:
+    """An flock on a directory (released when the holder exits, even on SIGKILL); None when held elsewhere."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _sweep_stale(dest: Path) -> None:
+    """Remove the temp directories that killed writers of ``dest`` left behind (their lock died with them)."""
+    import glob
+
+    for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.incomplete"):
+        try:
+            fd = _lock_dir(stale, blocking=False)
+        except OSError:
+            continue
+        if fd is None:
+            continue  # a live writer holds it
+        try:
+            shutil.rmtree(stale, ignore_errors=True)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: str | os.PathLike, overwrite: bool = False):
     """Yield a fresh temp directory beside ``dest``; publish it whole on success.
 
     An interrupted writer leaves only a ``.<name>.*.incomplete`` directory, never
-    a partial ``dest``. With ``overwrite`` an existing ``dest`` is replaced. Two
-    writers racing to one ``dest`` publish one after the other; without
-    ``overwrite`` the second is refused instead of mixing the two.
+    a partial ``dest``; the next writer of ``dest`` removes such leftovers (each
+    live writer holds an flock on its own, so only dead writers' are taken). With
+    ``overwrite`` an existing ``dest`` is replaced in one atomic exchange where
+    the OS allows it. Two writers racing to one ``dest`` publish one after the
+    other; without ``overwrite`` the second is refused instead of mixing the two.
+    A full disk is a one-line ``UserError``.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists() and not overwrite:
         raise UserError(f"{dest} already exists (use --force to replace it)")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".incomplete", dir=dest.parent))
+    _sweep_stale(dest)
+    # Created under another suffix and locked before it gets the .incomplete name, so that a
+    # concurrent sweep never sees it unlocked.
+    creating = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".creating", dir=dest.parent))
+    lock = _lock_dir(creating)
+    tmp = creating.with_suffix(".incomplete")
+    os.replace(creating, tmp)
     try:
         yield tmp
         for root, _dirs, files in os.walk(tmp):
@@ -114,17 +186,23 @@ def atomic_dir(dest: str | os.PathLike, overwrite: bool = False):
             if dest.exists():
                 if not overwrite:
                     raise UserError(f"{dest} was created by another process meanwhile; nothing was replaced")
-                # Move the old one aside first so that dest is never missing a file.
-                old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
-                os.replace(dest, old)
-                os.replace(tmp, dest)
-                shutil.rmtree(old, ignore_errors=True)
+                if not _exchange(tmp, dest):
+                    # Move the old one aside first so that dest is never missing a file.
+                    old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
+                    os.replace(dest, old)
+                    os.replace(tmp, dest)
+                    shutil.rmtree(old, ignore_errors=True)
             else:
                 os.replace(tmp, dest)
             _fsync_dir(dest.parent)
+    except OSError as e:
+        if _is_disk_error(e):
+            raise _disk_error(dest, e) from e
+        raise
     finally:
-        if tmp.exists():
+        if tmp.exists():  # an aborted write, or the old folder after an exchange
             shutil.rmtree(tmp, ignore_errors=True)
+        os.close(lock)
 
 
 def safe_relpath(name: str) -> PurePosixPath:

@@ -96,7 +96,12 @@ def _expand(paths, glob: str):
             yield "-"
             continue
         path = Path(raw)
-        if path.is_dir():
+        try:
+            is_dir = path.is_dir()
+        except OSError as e:  # e.g. a name too long for the file system
+            yield Failure(str(path), f"{path}: cannot read ({e.strerror or e})")
+            continue
+        if is_dir:
             found = sorted(p for p in path.rglob(glob) if p.is_file())
             if not found:
                 yield Failure(str(path), f"{path}: no files match {glob!r}")
