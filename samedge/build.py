@@ -48,6 +48,7 @@ class BuildOptions:
     sample: int = 32
     seed: int = 0
     threads: int | None = None
+    ensemble: str | None = None            # None, or how to combine two models: union | vote
     force: bool = False
 
 
@@ -105,39 +106,50 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
     timings["target"] = time.time() - t
 
     t = _stage("select", log)
-    report = select_experts(target, experts, base=base, k=opts.k, strategy=opts.selection, weighting=opts.weighting,
-                            temperature=opts.temperature, sample=opts.sample, seed=opts.seed, threads=opts.threads)
-    log(report.table())
-    chosen = [e for e in experts if e.name in report.selected_names()]
-    weights = [report.weight_of(e.name) for e in chosen]
+    select = dict(base=base, weighting=opts.weighting, temperature=opts.temperature, sample=opts.sample,
+                  seed=opts.seed, threads=opts.threads)
+    # One merged model (the edge default), or two for --ensemble: one per selection criterion.
+    strategies = [opts.selection] if not opts.ensemble else ["similarity", "performance"]
+    plans = []
+    for strategy in strategies:
+        report = select_experts(target, experts, k=opts.k, strategy=strategy, **select)
+        log(report.table())
+        chosen = [e for e in experts if e.name in report.selected_names()]
+        plans.append((report, chosen, [report.weight_of(e.name) for e in chosen]))
     timings["select"] = time.time() - t
 
+    model_files = [bundle_mod.MODEL, bundle_mod.MODEL_B][:len(plans)]
     with atomic_dir(out, overwrite=opts.force) as tmp:
-        t = _stage(f"merge ({opts.method}, {len(chosen)} experts)", log)
-        merged = tmp / "merged.f16.gguf.part"
-        params = merge_into_gguf(base.gguf, base.base_id, chosen, weights, opts.method, merged,
-                                 params=opts.method_params)
-        timings["merge"] = time.time() - t
+        merges = []
+        for (report, chosen, weights), model_name in zip(plans, model_files):
+            t = _stage(f"merge ({opts.method}, {len(chosen)} experts)", log)
+            merged = tmp / f"{model_name}.f16.part"
+            params = merge_into_gguf(base.gguf, base.base_id, chosen, weights, opts.method, merged,
+                                     params=opts.method_params)
+            timings["merge"] = timings.get("merge", 0) + time.time() - t
 
-        t = _stage(f"quantize ({opts.quant})", log)
-        model = tmp / bundle_mod.MODEL
-        if opts.quant == "f16":
-            merged.rename(model)
-        else:
-            from converters.quantize import quantize
-            quantize(merged, model, opts.quant, threads=opts.threads)
-            merged.unlink()
-        timings["quantize"] = time.time() - t
+            t = _stage(f"quantize ({opts.quant})", log)
+            if opts.quant == "f16":
+                merged.rename(tmp / model_name)
+            else:
+                from converters.quantize import quantize
+                quantize(merged, tmp / model_name, opts.quant, threads=opts.threads)
+                merged.unlink()
+            timings["quantize"] = timings.get("quantize", 0) + time.time() - t
+            merges.append({"model": model_name, "method": opts.method, "params": params,
+                           "experts": [{"name": e.name, "weight": w, "sha256": e.manifest["files"]}
+                                       for e, w in zip(chosen, weights)]})
 
         t = _stage("bundle", log)
         atomic_write_text(tmp / bundle_mod.MODELFILE, bundle_mod.modelfile(target.labels))
         manifest = bundle_mod.manifest(
             target={"name": target.name, "description": target.description, "texts": len(target.texts),
                     "dev": str(target.dev) if target.dev else None},
-            labels=target.labels, base=base.identity(), selection=report.to_dict(),
-            merge={"method": opts.method, "params": params,
-                   "experts": [{"name": e.name, "weight": w, "sha256": e.manifest["files"]} for e, w in zip(chosen, weights)]},
-            quant=opts.quant, files=hash_files(tmp, [bundle_mod.MODEL, bundle_mod.MODELFILE]))
+            labels=target.labels, base=base.identity(), selection=plans[0][0].to_dict(), merge=merges[0],
+            quant=opts.quant, files=hash_files(tmp, model_files + [bundle_mod.MODELFILE]))
+        if opts.ensemble:
+            manifest["ensemble"] = {"combine": opts.ensemble, "models": model_files,
+                                    "selection_b": plans[1][0].to_dict(), "merge_b": merges[1]}
         atomic_write_json(tmp / bundle_mod.MANIFEST, manifest)
         timings["bundle"] = time.time() - t
     bundle_mod.remember_bundle(out)

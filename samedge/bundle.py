@@ -25,6 +25,7 @@ from .files import atomic_write_text, safe_relpath, samedge_home, verify_files
 
 BUNDLE_FORMAT = "samedge-bundle/1"
 MODEL = "model.gguf"
+MODEL_B = "model_b.gguf"  # the second model of an --ensemble bundle
 MANIFEST = "bundle.json"
 MODELFILE = "Modelfile"
 GGUF_MAGIC = b"GGUF"
@@ -136,6 +137,16 @@ def load_extractor(bundle=None, *, threads: int | None = None, n_seq: int = 8, l
 
     path = Path(bundle) if bundle is not None else default_bundle()
     data = verify_bundle(path)
-    engine = LlamaEngine(path / MODEL, threads=threads, n_seq=n_seq, n_ctx=n_ctx)
-    return Extractor(engine, labels or labels_of(data), info={"bundle": str(path), "target": data.get("target"),
-                                                              "quant": data["quant"]}, **kw)
+    labels = labels or labels_of(data)
+    info = {"bundle": str(path), "target": data.get("target"), "quant": data["quant"]}
+
+    def one(model_name):
+        engine = LlamaEngine(path / model_name, threads=threads, n_seq=n_seq, n_ctx=n_ctx)
+        return Extractor(engine, labels, info=info, **kw)
+
+    ensemble = data.get("ensemble")
+    if not ensemble:
+        return one(MODEL)
+    from .ensemble import EnsembleExtractor
+    first, second = ensemble["models"]
+    return EnsembleExtractor(one(first), one(second), ensemble["combine"], info=info)

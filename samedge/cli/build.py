@@ -18,6 +18,8 @@ import click
 @click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default="softmax", show_default=True,
               help="Merge weights from selection scores.")
 @click.option("--temperature", type=float, default=0.05, show_default=True, help="Softmax temperature for the weights.")
+@click.option("--ensemble", type=click.Choice(["union", "vote"]), help="Two merged models, one per selection criterion "
+              "(similarity, performance), with predictions combined by union or vote.")
 @click.option("--quant", default="q8_0", show_default=True, help="f16, q8_0, q4_0, q4_k_m or q5_k_m.")
 @click.option("--library", type=click.Path(file_okay=False), envvar="SAMEDGE_LIBRARY", help="A user expert library.")
 @click.option("--exclude", multiple=True, help="Experts to leave out (repeatable).")
@@ -27,7 +29,7 @@ import click
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Bundle directory (default: bundles/TARGET).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json (with stage timings) as JSON.")
-def build(target, texts, labels, dev, k, selection, method, params, weighting, temperature, quant, library, exclude,
+def build(target, texts, labels, dev, k, selection, method, params, weighting, temperature, ensemble, quant, library, exclude,
           sample, seed, threads, out, force, as_json):
     """Select experts for a target domain, merge them exactly, quantize, and write a bundle.
 
@@ -48,7 +50,8 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
     opts = BuildOptions(target=target, texts=list(texts) or None, labels=parse_label_spec(labels) if labels else None,
                         dev=dev, k=k, selection=selection, method=method, method_params=parse_overrides(params),
                         weighting=weighting, temperature=temperature, quant=quant.lower(), library=library,
-                        exclude=tuple(exclude), sample=sample, seed=seed, threads=threads, force=force)
+                        exclude=tuple(exclude), sample=sample, seed=seed, threads=threads, ensemble=ensemble,
+                        force=force)
     out = out or f"bundles/{target if target and '/' not in target and not target.endswith('.toml') else 'custom'}"
     result = run_build(opts, out, log=lambda m: click.echo(m, err=True))
     if as_json:
