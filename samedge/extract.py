@@ -83,8 +83,9 @@ class Extractor:
             retry = []
             for job, (answer, finished) in zip(jobs, answers):
                 counts = results[job.doc]["counts"]
-                if not finished and job.depth < MAX_SPLITS and len(job.chunk.text) > 1:
-                    # The answer ran out of tokens: more entities than fit. Halve the chunk.
+                if (not finished and job.depth < MAX_SPLITS and len(job.chunk.text) > 1
+                        and _enumerating(answer, self.labels)):
+                    # The answer ran out of tokens listing entities: more than fit. Halve the chunk.
                     counts["split_retries"] += 1
                     retry.extend(_Job(job.doc, c, job.depth + 1) for c in _halves(job.chunk, self._fits))
                     continue
@@ -108,6 +109,14 @@ class Extractor:
         for e in aligned.entities:
             start, end = e["start"] + chunk.start, e["end"] + chunk.start
             result["entities"].append({"start": start, "end": end, "label": e["label"], "text": text[start:end]})
+
+
+def _enumerating(answer: str, labels) -> bool:
+    """True when an unfinished answer is a list of distinct entities (so a smaller chunk helps),
+    False when the model loops on one line or writes no answer lines at all (splitting would
+    only repeat that, at twice the cost)."""
+    pairs = parse_answer(answer, labels).pairs
+    return len(pairs) >= 2 and len(set(pairs)) * 2 > len(pairs)
 
 
 def _halves(chunk: Chunk, fits=None) -> list[Chunk]:
