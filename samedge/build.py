@@ -16,6 +16,7 @@ output path, and a rerun starts clean.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ DEFAULT_K = 3
 
 @dataclass
 class BuildOptions:
-    target: str | None = None
+    target: object = None                  # a target name, a TOML path, or a samedge.targets.Target
     texts: list[str] | None = None
     labels: list | None = None
     dev: str | None = None
@@ -59,7 +60,10 @@ def resolve_target(opts: BuildOptions):
 
     if opts.target is None and not (opts.labels and opts.texts):
         raise UserError("give --target NAME (see `samedge targets list`), or both --labels and --texts")
-    target = load_target(opts.target) if opts.target else Target("custom", "user-defined target", [], [])
+    if isinstance(opts.target, Target):  # the Python API may pass a profile it built itself
+        target = copy.copy(opts.target)
+    else:
+        target = load_target(opts.target) if opts.target else Target("custom", "user-defined target", [], [])
     if opts.labels:
         target.labels = list(opts.labels)
     if opts.texts:

@@ -57,3 +57,51 @@ def test_labeled_sampling_reads_the_dev_file(tmp_path):
     dev.write_text('{"id": "1", "text": "Ann met Bob.", "entities": [{"start": 0, "end": 3, "label": "person"}]}\n')
     docs, labeled = sample_instances(Target("t", "test", [make_label("person")], ["x"], dev=dev), 4, seed=0)
     assert labeled and docs[0]["entities"][0]["text"] == "Ann"
+
+
+def test_run_experts_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
+    """Repeated scoring of the same expert on the same sample (several strategies in one build,
+    --ensemble, benchmarks) reuses the first decode; another sample or label set decodes again."""
+    from types import SimpleNamespace
+
+    from samedge.select import performance
+
+    calls = []
+
+    class FakeEngine:
+        name = "fake"
+
+        def __init__(self, *a, **k):
+            pass
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+        def set_adapter(self, path, scale=1.0):
+            self.adapter = path
+
+        def complete(self, prefix, texts, suffix, max_tokens):
+            calls.append((self.adapter, tuple(texts)))
+            return [("person: Ann", True) for _ in texts]
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("samedge.runtime.llama.LlamaEngine", FakeEngine)
+    monkeypatch.setattr(performance, "scoring_base", lambda base: tmp_path / "base.gguf")
+    monkeypatch.setattr(performance, "lora_gguf", lambda expert, base_gguf: expert.name)
+    monkeypatch.setattr(performance, "_MEMO", {})
+    experts = {n: {"expert": SimpleNamespace(name=n, path=tmp_path / n,
+                                             manifest={"files": {"adapter_model.safetensors": n * 8}})}
+               for n in ("a", "b")}
+    labels = [make_label("person")]
+    docs = [{"id": "1", "text": "Ann is here."}]
+    base = SimpleNamespace(gguf=tmp_path / "base.gguf")
+    first = performance.run_experts(experts, labels, docs, base, progress=False)
+    assert len(calls) == 2
+    first["a"][0]["entities"].clear()  # callers may edit what they get; the memo keeps its own copy
+    again = performance.run_experts(experts, labels, docs, base, progress=False)
+    assert len(calls) == 2 and again["a"][0]["entities"][0]["text"] == "Ann"
+    performance.run_experts(experts, labels, [{"id": "2", "text": "Bob is here."}], base, progress=False)
+    performance.run_experts(experts, [make_label("location")], docs, base, progress=False)
+    assert len(calls) == 6

@@ -149,3 +149,16 @@ def test_targets_show_user_file_and_errors(tmp_path):
     assert invoke("targets", "show", str(path)).output.startswith("t: ")
     result = invoke("targets", "show", "nope")
     assert result.exit_code == 2 and "unknown target 'nope'" in result.output
+
+
+def test_build_accepts_a_target_object_and_leaves_it_unchanged(tmp_path):
+    from samedge.build import BuildOptions, resolve_target
+    from samedge.data.labels import make_label
+    from samedge.targets import Target
+
+    mine = Target("mine", "made in code", [make_label("person")], ["Ann spoke."])
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Bob ran.\nCarl sat.\n")
+    got = resolve_target(BuildOptions(target=mine, texts=[str(texts)]))
+    assert got.name == "mine" and got.texts == ["Bob ran.", "Carl sat."]
+    assert mine.texts == ["Ann spoke."]

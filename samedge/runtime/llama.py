@@ -41,13 +41,14 @@ _LOG_CALLBACK = None
 
 
 def _silence_llama_logs() -> None:
-    """llama.cpp logs every load to stderr; keep it quiet (once per process)."""
+    """llama.cpp logs every load to stderr; keep it quiet. Set again on each load, because
+    the quantizer (converters.quantize) puts llama-cpp-python's printing callback back."""
     global _LOG_CALLBACK
     import llama_cpp
 
     if _LOG_CALLBACK is None:
         _LOG_CALLBACK = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
-        llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p())
+    llama_cpp.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p())
 
 
 def default_threads() -> int:

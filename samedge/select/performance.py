@@ -15,6 +15,7 @@ Scores are on a 0..1 scale, like cosine similarity.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections import Counter
 from pathlib import Path
@@ -97,6 +98,19 @@ def scoring_base(base) -> Path:
     return dest
 
 
+# Predictions already made in this process, keyed by (adapter sha256, labels, documents): builds
+# that score the same candidates on the same sample (several selection strategies, --ensemble,
+# benchmarks) decode each expert once. Decoding is greedy and deterministic, so reuse is exact.
+_MEMO: dict[tuple, list[dict]] = {}
+_MEMO_MAX = 256
+
+
+def _memo_key(expert, labels, docs: list[dict]) -> tuple:
+    sha = expert.manifest["files"].get("adapter_model.safetensors", str(expert.path))
+    return (sha, tuple((lab.name, lab.description) for lab in labels),
+            tuple((d["id"], d["text"]) for d in docs))
+
+
 def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, progress=True) -> dict[str, list[dict]]:
     """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base."""
     from tqdm.auto import tqdm
@@ -104,12 +118,18 @@ def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, pro
     from ..extract import Extractor
     from ..runtime.llama import LlamaEngine
 
+    keys = {name: _memo_key(experts[name]["expert"], labels, docs) for name in experts}
+    out = {name: copy.deepcopy(_MEMO[key]) for name, key in keys.items() if key in _MEMO}
+    todo = sorted(set(experts) - set(out))
+    if not todo:
+        return out
     engine = LlamaEngine(scoring_base(base), threads=threads, n_seq=8, n_ctx=1024)
     try:
-        out = {}
-        for name in tqdm(sorted(experts), desc="score experts", unit="expert", disable=not progress):
+        for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
             engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
             out[name] = Extractor(engine, labels).extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
+            if len(_MEMO) < _MEMO_MAX:
+                _MEMO[keys[name]] = copy.deepcopy(out[name])
         return out
     finally:
         engine.close()

@@ -1,0 +1,413 @@
+"""Accuracy of SaM against the unified model and the other baselines (entity-level micro F1).
+
+    python benchmarks/accuracy.py P                    # protocol P: CrossNER + MIT targets, P-source library
+    python benchmarks/accuracy.py L                    # leave one domain out, every shared domain
+    python benchmarks/accuracy.py quant methods        # Q8_0/f16/Q4_K_M and linear/TIES/DARE-TIES for SaM
+    python benchmarks/accuracy.py scalability          # F1 as the library grows and shrinks (PNG plot)
+    python benchmarks/accuracy.py --report-only        # rewrite BENCHMARKS.md from the cached results
+
+Every (study, target, row) result is cached in runs/accuracy/ under a key of everything it depends
+on (test sentences, the adapters' sha256s, options), so an interrupted run resumes where it stopped
+and a retrained expert invalidates only the rows that used it. Partial results are reported with
+their status.
+
+Targets are built the way a user would: from the domain's unlabeled train texts (similarity) and at
+most 32 labeled dev instances (performance criterion; the unlabeled SaM row uses expert agreement on
+train texts instead). Test sentences are the first ``--test`` of the test split. Nothing here is tuned
+on test: k=3, TIES and the softmax temperature are samedge's defaults, fixed before these runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from benchmarks.common import fmt_load, load_average, now, table, write_section  # noqa: E402
+from train_library import ALL_DOMAINS, P_SOURCES, P_TARGETS  # noqa: E402
+
+WORK = REPO / "runs" / "accuracy"
+UNIFIED = REPO / "runs" / "unified"
+DEV_LABELED = 32
+TARGET_TEXTS = 256
+SCALING_TARGETS = ["crossner_ai", "crossner_music", "mit_restaurant"]
+SCALING_SIZES = [("grow", 2), ("grow", 4), ("grow", 6), ("grow", 8), ("shrink", 4), ("shrink", 2)]
+PUBLIC = {"UniNER-7B": 53.7, "GLiNER-L": 60.9, "B2NER": 72.1}
+
+# Each row is a build of one bundle (options for samedge.build.BuildOptions) or a special case.
+SAM = dict(selection="combined")
+ROWS = {
+    "sam": ("SaM (one merged model)", SAM),
+    "sam_unlabeled": ("SaM, no labels (agreement)", dict(SAM, labeled=False)),
+    "ensemble": ("SaM --ensemble (union)", dict(ensemble="union")),
+    "similarity": ("similarity-only selection", dict(selection="similarity")),
+    "performance": ("performance-only selection", dict(selection="performance")),
+    "unified": ("unified model", "unified"),
+    "best_single": ("best single expert (oracle on test)", "singles"),
+    "mean_single": ("mean of single experts", "singles"),
+    "all_experts": ("all experts, uniform average merge", dict(selection="similarity", k="all",
+                                                               weighting="uniform", method="linear")),
+    "base": ("base model, no adapter", "base"),
+    "in_domain": ("in-domain expert (upper bound)", "in_domain"),
+}
+P_ROWS = [r for r in ROWS if r != "in_domain"]
+L_ROWS = list(ROWS)
+# Unified adapters trained without D exist for these domains (protocol L); others show "-".
+L_UNIFIED = ["conll2003", "bc5cdr", "crossner_ai", "mit_movie"]
+
+
+# --- targets and data -------------------------------------------------------------------
+
+def test_docs(domain: str, n: int) -> list[dict]:
+    from samedge.data.catalog import load_split
+    return load_split(domain, "test")[:n]
+
+
+def make_target(domain: str, labeled: bool = True):
+    """A target profile built from the shared domain: unlabeled train texts, <= 32 labeled dev docs."""
+    from samedge.data.catalog import get_domain, load_split
+    from samedge.files import atomic_write_text
+    from samedge.library import catalog_texts
+    from samedge.targets import Target
+
+    spec = get_domain(domain)
+    texts = catalog_texts(domain)
+    texts = random.Random(0).sample(texts, min(TARGET_TEXTS, len(texts)))
+    dev = None
+    if labeled:
+        docs = load_split(domain, "dev")
+        docs = random.Random(0).sample(docs, min(DEV_LABELED, len(docs)))
+        dev = WORK / "dev" / f"{domain}.jsonl"
+        dev.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(dev, "".join(json.dumps(d) + "\n" for d in docs))
+    return Target(domain, spec.description, spec.labels, texts, dev)
+
+
+def fingerprint(experts) -> str:
+    parts = sorted(f"{e.name}:{e.manifest['files']['adapter_model.safetensors']}" for e in experts)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def score(docs, preds) -> dict:
+    from samedge.evaluate import score_documents
+    m = score_documents(docs, preds).micro
+    return {"f1": round(100 * m.f1, 2), "precision": round(100 * m.precision, 2), "recall": round(100 * m.recall, 2)}
+
+
+# --- one row ------------------------------------------------------------------------------
+
+class Runner:
+    def __init__(self, args):
+        from samedge.base import provision
+        from samedge.library import Library, load_expert
+
+        self.args = args
+        self.missing = 0  # results not available yet (not run, or --report-only)
+        self.base = provision()
+        self.library = Library.open(None).experts(verify=True)
+        self.unified = {}
+        for folder in sorted(UNIFIED.glob("unified_*")):
+            if (folder / "expert.json").exists():
+                self.unified[folder.name] = load_expert(folder)
+
+    def experts_for(self, study: str, target: str, only=None):
+        if only is not None:
+            return [e for e in self.library if e.name in only]
+        if study == "L":
+            return [e for e in self.library if e.name != target]
+        return [e for e in self.library if e.name in P_SOURCES]
+
+    def cached(self, study: str, target: str, row: str, key: dict, compute):
+        path = WORK / "results" / study / target / f"{row}.json"
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        if path.exists():
+            got = json.loads(path.read_text())
+            if got.get("key") == digest:
+                return got
+        if self.args.report_only:
+            self.missing += 1
+            return None
+        started = time.time()
+        load = load_average()
+        print(f"[{now()}] {study} {target} {row} ...", flush=True)
+        result = compute()
+        result.update(key=digest, seconds=round(time.time() - started, 1),
+                      load=f"{fmt_load(load)} -> {fmt_load(load_average())}", measured=now())
+        from samedge.files import atomic_write_json
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, result)
+        print(f"    {row}: F1 {result.get('f1')}  ({result['seconds']} s)", flush=True)
+        return result
+
+    def evaluate_bundle(self, bundle: Path, docs) -> dict:
+        from samedge.bundle import load_extractor
+        extractor = load_extractor(bundle, threads=self.args.threads)
+        preds = extractor.extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
+        del extractor
+        gc.collect()
+        return score(docs, preds)
+
+    def build_and_score(self, study, target, row, options: dict, experts, docs, extra_key=None) -> dict | None:
+        from samedge.build import BuildOptions, build
+
+        options = dict(options)
+        labeled = options.pop("labeled", True)
+        if options.get("k") == "all":
+            options["k"] = len(experts)
+        key = {"row": options, "labeled": labeled, "experts": fingerprint(experts), "test": len(docs),
+               "extra": extra_key}
+
+        def compute():
+            out = WORK / "bundles" / study / target / row
+            opts = BuildOptions(target=make_target(target, labeled), library=None, only=tuple(e.name for e in experts),
+                                threads=self.args.threads, force=True, **options)
+            manifest = build(opts, out, log=lambda msg: None)
+            result = self.evaluate_bundle(out, docs)
+            merges = [manifest["merge"]] + ([manifest["ensemble"]["merge_b"]] if "ensemble" in manifest else [])
+            result["selected"] = [[(e["name"], round(e["weight"], 3)) for e in m["experts"]] for m in merges]
+            result["build_seconds"] = sum(manifest["timings"].values())
+            return result
+
+        return self.cached(study, target, row, key, compute)
+
+    def singles(self, study, target, experts, docs) -> dict:
+        from samedge.data.catalog import get_domain
+        from samedge.select.performance import run_experts
+
+        def compute():
+            preds = run_experts({e.name: {"expert": e} for e in experts}, get_domain(target).labels, docs, self.base,
+                                threads=self.args.threads)
+            return {"experts": {name: score(docs, p) for name, p in preds.items()}}
+
+        return self.cached(study, target, "singles", {"experts": fingerprint(experts), "test": len(docs)}, compute)
+
+    def base_row(self, study, target, docs) -> dict:
+        from samedge.data.catalog import get_domain
+        from samedge.extract import Extractor
+        from samedge.runtime.llama import LlamaEngine
+        from samedge.select.performance import scoring_base
+
+        def compute():
+            engine = LlamaEngine(scoring_base(self.base), threads=self.args.threads, n_seq=8, n_ctx=1024)
+            try:
+                preds = Extractor(engine, get_domain(target).labels).extract_many(
+                    [d["text"] for d in docs], ids=[d["id"] for d in docs])
+            finally:
+                engine.close()
+            return score(docs, preds)
+
+        return self.cached(study, target, "base", {"base": self.base.base_id, "test": len(docs)}, compute)
+
+    def row(self, study: str, target: str, row: str) -> dict | None:
+        docs = test_docs(target, self.args.test)
+        experts = self.experts_for(study, target)
+        kind = ROWS[row][1]
+        if kind == "singles":
+            got = self.singles(study, target, experts, docs)
+            if not got:
+                return None
+            f1s = {n: r["f1"] for n, r in got["experts"].items()}
+            if row == "best_single":
+                best = max(f1s, key=f1s.get)
+                return {"f1": f1s[best], "selected": [[(best, 1.0)]]}
+            return {"f1": round(sum(f1s.values()) / len(f1s), 2)}
+        if kind == "base":
+            return self.base_row(study, target, docs)
+        if kind == "unified":
+            name = "unified_P" if study == "P" else f"unified_L_{target}"
+            unified = self.unified.get(name)
+            if unified is None:
+                self.missing += 1
+                return None
+            from samedge.build import BuildOptions, build
+            key = {"unified": unified.manifest["files"], "test": len(docs)}
+
+            def compute():
+                out = WORK / "bundles" / study / target / "unified"
+                build(BuildOptions(target=make_target(target, False), library=str(UNIFIED), only=(name,), k=1,
+                                   method="linear", threads=self.args.threads, force=True), out, log=lambda m: None)
+                return self.evaluate_bundle(out, docs)
+
+            return self.cached(study, target, "unified", key, compute)
+        if kind == "in_domain":
+            own = [e for e in self.library if e.name == target]
+            if not own:
+                return None
+            return self.build_and_score(study, target, row, dict(selection="similarity", k=1, method="linear"),
+                                        own, docs)
+        return self.build_and_score(study, target, row, kind, experts, docs)
+
+
+# --- studies ----------------------------------------------------------------------------
+
+def main_table(runner, study: str, targets: list[str], rows: list[str]) -> tuple[str, dict]:
+    results = {t: {r: runner.row(study, t, r) for r in rows} for t in targets}
+    headers = ["row"] + targets + ["average"]
+    lines, averages = [], {}
+    for r in rows:
+        f1s = [results[t][r]["f1"] if results[t][r] else None for t in targets]
+        done = [f for f in f1s if f is not None]
+        avg = round(sum(done) / len(done), 2) if len(done) == len(targets) else None
+        averages[r] = avg
+        avg_cell = f"{avg:.1f}" if avg is not None else (f"({sum(done) / len(done):.1f}, {len(done)}/{len(targets)})"
+                                                           if done else "-")
+        name = f"**{ROWS[r][0]}**" if r == "sam" else ROWS[r][0]
+        lines.append([name] + [f"{f:.1f}" if f is not None else "-" for f in f1s] + [avg_cell])
+    return table(headers, lines), {"results": results, "averages": averages}
+
+
+def selections(results: dict, row: str = "sam") -> str:
+    out = []
+    for target, rows in results.items():
+        got = rows.get(row)
+        if got and got.get("selected"):
+            picks = "; ".join(", ".join(f"{n} {w:.2f}" for n, w in m) for m in got["selected"])
+            out.append(f"  - {target}: {picks}")
+    return "\n".join(out)
+
+
+def study_p(runner) -> str:
+    tab, info = main_table(runner, "P", runner.args.targets or P_TARGETS, P_ROWS)
+    avg = info["averages"]
+    lines = [f"## Accuracy, protocol P (the paper's setting)", "",
+             f"Targets: CrossNER and MIT; library: the {len(P_SOURCES)} experts of {', '.join(P_SOURCES)}. "
+             f"Test: first {runner.args.test} test sentences per target. Entity-level micro F1 (exact span and type), "
+             f"Q8_0 bundles, greedy, llama.cpp.", "", tab, ""]
+    if avg.get("sam") and avg.get("unified"):
+        ratio = avg["sam"] / avg["unified"] if avg["unified"] else float("inf")
+        lines.append(f"- SaM / unified = **{ratio:.2f}x** (goal >= 1.10x: {'met' if ratio >= 1.10 else 'not met'}).")
+    for other in ("best_single", "all_experts"):
+        if avg.get("sam") is not None and avg.get(other) is not None:
+            lines.append(f"- SaM {avg['sam']:.1f} vs {ROWS[other][0]} {avg[other]:.1f}: "
+                         f"{'above' if avg['sam'] > avg[other] else 'not above'}.")
+    lines += ["- Public 7-dataset averages on these targets, for scale (7B-class models, not our 135M base): "
+              + ", ".join(f"{k} {v}" for k, v in PUBLIC.items()) + ".",
+              "- SaM's experts and weights (combined: top 2k by similarity, then top k by F1 on 32 dev instances):",
+              selections(info["results"]), "",
+              "Reproduce: `python benchmarks/accuracy.py P --test %d`." % runner.args.test]
+    return "\n".join(lines)
+
+
+def study_l(runner) -> str:
+    tab, info = main_table(runner, "L", runner.args.targets or ALL_DOMAINS, L_ROWS)
+    return "\n".join([
+        "## Accuracy, protocol L (leave one domain out)", "",
+        f"For each shared domain D: the library without D's expert ({len(ALL_DOMAINS) - 1} experts), "
+        f"test: first {runner.args.test} test sentences of D. The unified row needs an adapter trained without D: "
+        f"planned for {', '.join(L_UNIFIED)} only.", "", tab, "",
+        "Reproduce: `python benchmarks/accuracy.py L --test %d`." % runner.args.test])
+
+
+def study_variants(runner, name: str, variants: dict, targets) -> str:
+    rows = []
+    for label, options in variants.items():
+        f1s = []
+        for target in targets:
+            docs = test_docs(target, runner.args.test)
+            got = runner.build_and_score("P", target, f"{name}_{label}", dict(SAM, **options),
+                                         runner.experts_for("P", target), docs)
+            f1s.append(got["f1"] if got else None)
+        done = [f for f in f1s if f is not None]
+        avg = f"{sum(done) / len(done):.1f}" if len(done) == len(f1s) else "-"
+        rows.append([label] + [f"{f:.1f}" if f is not None else "-" for f in f1s] + [avg])
+    return table([name] + list(targets) + ["average"], rows)
+
+
+def study_quant(runner) -> str:
+    variants = {"f16": {"quant": "f16"}, "q8_0": {}, "q4_k_m": {"quant": "q4_k_m"}}
+    return "\n".join(["## Quantization cost (SaM bundles, protocol P)", "",
+                      study_variants(runner, "quant", variants, runner.args.targets or SCALING_TARGETS), "",
+                      "Reproduce: `python benchmarks/accuracy.py quant --test %d`." % runner.args.test])
+
+
+def study_methods(runner) -> str:
+    variants = {"linear": {"method": "linear"}, "ties": {}, "dare_ties": {"method": "dare_ties"}}
+    return "\n".join(["## Merge methods (SaM selection, protocol P)", "",
+                      study_variants(runner, "method", variants, runner.args.targets or SCALING_TARGETS), "",
+                      "Reproduce: `python benchmarks/accuracy.py methods --test %d`." % runner.args.test])
+
+
+def study_scalability(runner) -> str:
+    targets = runner.args.targets or SCALING_TARGETS
+    series = {t: [] for t in targets}
+    for target in targets:
+        docs = test_docs(target, runner.args.test)
+        for step, (phase, size) in enumerate(SCALING_SIZES):
+            only = P_SOURCES[:size]
+            experts = runner.experts_for("P", target, only=only)
+            # The phase is part of the key: shrinking really rebuilds, so equal F1 shows removal is exact.
+            got = runner.build_and_score("S", target, f"{phase}{size}", SAM, experts, docs, extra_key=phase)
+            series[target].append(got["f1"] if got else None)
+    labels = [f"{p} {n}" for p, n in SCALING_SIZES]
+    rows = [[t] + [f"{f:.1f}" if f is not None else "-" for f in series[t]] for t in targets]
+    plot = REPO / "benchmarks" / "scalability.png"
+    if all(f is not None for fs in series.values() for f in fs):
+        _plot(series, labels, plot)
+    return "\n".join([
+        "## Scalability: F1 as the library grows and shrinks", "",
+        f"SaM (combined, k=3) on {len(targets)} protocol-P targets; the library is the first n of "
+        f"{', '.join(P_SOURCES)}, grown to 8 and shrunk again by removing experts (no retraining). "
+        f"Shrinking rebuilds from scratch; equal F1 at equal size shows that removal is exact.", "",
+        table(["target"] + labels, rows), "", f"![scalability](benchmarks/{plot.name})", "",
+        "Reproduce: `python benchmarks/accuracy.py scalability --test %d`." % runner.args.test])
+
+
+def _plot(series: dict, labels: list[str], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for target, f1s in series.items():
+        ax.plot(range(len(labels)), f1s, marker="o", label=target)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("library (phase, experts)")
+    ax.set_ylabel("micro F1")
+    ax.set_title("SaM F1 as the expert library grows and shrinks")
+    ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=100)
+    tmp.replace(path)
+
+
+STUDIES = {"P": study_p, "L": study_l, "quant": study_quant, "methods": study_methods,
+           "scalability": study_scalability}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("studies", nargs="*", help=f"some of {', '.join(STUDIES)} (default: all, in the order "
+                    "P, quant, methods, scalability, L)")
+    ap.add_argument("--test", type=int, default=100, help="test sentences per target")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--targets", nargs="*", help="only these targets (default: each study's own list)")
+    ap.add_argument("--no-write", action="store_true", help="print the tables, leave BENCHMARKS.md as it is")
+    ap.add_argument("--report-only", action="store_true", help="only rewrite BENCHMARKS.md from cached results")
+    args = ap.parse_args(argv)
+    studies = args.studies or ["P", "quant", "methods", "scalability", "L"]
+    unknown = set(studies) - set(STUDIES)
+    if unknown:
+        ap.error(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
+    runner = Runner(args)
+    for name in studies:
+        runner.missing = 0
+        body = STUDIES[name](runner)
+        status = "complete" if not runner.missing else f"partial, {runner.missing} results still to run"
+        if not args.no_write:
+            write_section(f"accuracy_{name}", body + f"\n\nStatus: {status} (updated {now()}).")
+        print(body, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
