@@ -7,6 +7,7 @@ scripts can call the same functions.
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -15,6 +16,12 @@ from .files import atomic_path
 from .inputs import Document, Failure, iter_documents
 
 DOCS_PER_BATCH = 16  # documents handed to the extractor at once (their chunks decode together)
+# A document longer than this (characters) is extracted alone and, in JSONL, written as it goes:
+# its entities are never all held (Extractor.stream), and it ends its batch, so that a folder of
+# big files never holds more than one of them.
+STREAM_CHARS = 1_000_000
+TEXT_PIECE = 1 << 20  # characters of a streamed document's text JSON-escaped at a time
+REPLACED = "decoded text (invalid UTF-8 replaced by U+FFFD)"
 
 
 def format_table(doc: dict) -> str:
@@ -39,15 +46,40 @@ def _sink(output):
         yield f
 
 
+def _big(item) -> bool:
+    return isinstance(item, Document) and len(item.text) > STREAM_CHARS
+
+
 def _batches(items, size):
     batch = []
     for item in items:
         batch.append(item)
-        if len(batch) == size:
+        if len(batch) == size or _big(item):
             yield batch
             batch = []
     if batch:
         yield batch
+
+
+def _write_streamed(out, doc: Document, extractor, errors: str) -> int:
+    """One JSONL record written as it is found, byte for byte what ``render(result, "jsonl")`` gives
+    for the whole result; returns the number of entities."""
+    from .extract import _new_counts
+
+    counts = _new_counts()
+    out.write(json.dumps({"id": doc.id}, ensure_ascii=False)[:-1] + ', "text": "')
+    for i in range(0, len(doc.text), TEXT_PIECE):  # escaping is per character: pieces join exactly
+        out.write(json.dumps(doc.text[i:i + TEXT_PIECE], ensure_ascii=False)[1:-1])
+    out.write('", "entities": [')
+    n = 0
+    for entity in extractor.stream(doc.text, counts):
+        out.write((", " if n else "") + json.dumps(entity, ensure_ascii=False))
+        n += 1
+    tail = {"counts": counts}
+    if errors == "replace":
+        tail["offsets"] = REPLACED
+    out.write("], " + json.dumps(tail, ensure_ascii=False)[1:] + "\n")
+    return n
 
 
 def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, glob="*", jsonl=None,
@@ -74,14 +106,20 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
                 continue
             if extractor is None:
                 extractor = load_extractor(bundle, threads=threads, n_seq=n_seq, labels=labels)
-            results = extractor.extract_many([d.text for d in docs], ids=[d.id for d in docs])
-            for result in results:
-                if errors == "replace":
-                    result["offsets"] = "decoded text (invalid UTF-8 replaced by U+FFFD)"
-                out.write(render(result, fmt))
-                n_entities += len(result["entities"])
-            n_docs += len(docs)
-            bar.update(len(docs))
+            # A big document ends its batch (see _batches): the others first, then it, streamed.
+            streamed = docs.pop() if fmt == "jsonl" and _big(docs[-1]) and hasattr(extractor, "stream") else None
+            if docs:
+                results = extractor.extract_many([d.text for d in docs], ids=[d.id for d in docs])
+                for result in results:
+                    if errors == "replace":
+                        result["offsets"] = REPLACED
+                    out.write(render(result, fmt))
+                    n_entities += len(result["entities"])
+                    n_docs += 1
+            if streamed is not None:
+                n_entities += _write_streamed(out, streamed, extractor, errors)
+                n_docs += 1
+            bar.update(len(docs) + (streamed is not None))
     bar.close()
     if extractor is not None:
         used = extractor.info.get("bundle")

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from .data.labels import Label
 from .errors import UserError
 from .prompts import align, clean_text, parse_answer, split_prompt
-from .runtime.chunking import _SENTENCE_END, Chunk, chunk_text
+from .runtime.chunking import _SENTENCE_END, Chunk, iter_chunks
 
 _WHITESPACE = re.compile(r"\s+")
 
 DEFAULT_CHUNK_TOKENS = 192
 DEFAULT_ANSWER_TOKENS = 160
 MAX_SPLITS = 3  # an answer cut at max_tokens: split the chunk and retry, at most this deep
+# Chunks handed to the engine at once: bounds the memory of the model's work (token lists, answers)
+# however long the document; far more than the engine decodes together (n_seq), so little speed is lost.
+WINDOW = 512
 
 
 @dataclass
@@ -72,17 +75,40 @@ class Extractor:
         return self.extract_many([text], ids=[doc_id])[0]
 
     def extract_many(self, texts: list[str], ids: list[str] | None = None) -> list[dict]:
-        """Entities for each text; the engine sees all chunks of all texts as one batch."""
+        """Entities for each text; the engine sees the chunks of all texts together, ``WINDOW`` at a time."""
         ids = ids or [str(i) for i in range(len(texts))]
         results = [{"id": doc_id, "text": text, "entities": [], "counts": _new_counts()}
                    for doc_id, text in zip(ids, texts)]
-        jobs = [_Job(i, c) for i, text in enumerate(texts) for c in chunk_text(text, self._fits)]
+        jobs = (_Job(i, c) for i, text in enumerate(texts) for c in iter_chunks(text, self._fits))
+        for window in _windows(jobs, WINDOW):
+            for job, answer in self._answers(window, lambda doc: results[doc]["counts"]):
+                result = results[job.doc]
+                result["entities"] += self._entities(result["text"], job.chunk, answer, result["counts"])
+        for r in results:
+            r["entities"].sort(key=lambda e: (e["start"], e["end"]))
+        return results
+
+    def stream(self, text: str, counts: dict):
+        """The entities of one long document in text order, ``WINDOW`` chunks at a time, so that
+        neither the model's work nor the entities found are ever all held at once. ``counts`` (a
+        dict like a result's) is filled in as it goes; it is complete when the iterator ends."""
+        counts.update({k: counts.get(k, 0) for k in _new_counts()})
+        for window in _windows((_Job(0, c) for c in iter_chunks(text, self._fits)), WINDOW):
+            found = []
+            for job, answer in self._answers(window, lambda doc: counts):
+                found += self._entities(text, job.chunk, answer, counts)
+            # Chunks are disjoint and in text order, so each window's entities follow the previous ones'.
+            yield from sorted(found, key=lambda e: (e["start"], e["end"]))
+
+    def _answers(self, jobs: list[_Job], counts_of):
+        """(job, answer) for every chunk of ``jobs``; a chunk whose answer ran out of tokens while
+        listing entities is halved and asked again (at most MAX_SPLITS deep)."""
         while jobs:
             answers = self.engine.complete(self.prefix, [clean_text(j.chunk.text) for j in jobs], self.suffix,
                                            self.answer_tokens)
             retry = []
             for job, (answer, finished) in zip(jobs, answers):
-                counts = results[job.doc]["counts"]
+                counts = counts_of(job.doc)
                 if (not finished and job.depth < MAX_SPLITS and len(job.chunk.text) > 1
                         and _enumerating(answer, self.labels)):
                     # The answer ran out of tokens listing entities: more than fit. Halve the chunk.
@@ -91,24 +117,33 @@ class Extractor:
                     continue
                 counts["chunks"] += 1
                 counts["unfinished_answers"] += not finished
-                self._collect(results[job.doc], job.chunk, answer)
+                yield job, answer
             jobs = retry
-        for r in results:
-            r["entities"].sort(key=lambda e: (e["start"], e["end"]))
-        return results
 
-    def _collect(self, result: dict, chunk: Chunk, answer: str) -> None:
+    def _entities(self, text: str, chunk: Chunk, answer: str, counts: dict) -> list[dict]:
         parsed = parse_answer(answer, self.labels)
         aligned = align(chunk.text, parsed.pairs)
-        counts = result["counts"]
         counts["parse_failures"] += parsed.malformed
         counts["dropped_labels"] += sum(parsed.unknown_labels.values())
         counts["not_found"] += aligned.not_found
         counts["overlaps"] += aligned.overlaps
-        text = result["text"]
+        out = []
         for e in aligned.entities:
             start, end = e["start"] + chunk.start, e["end"] + chunk.start
-            result["entities"].append({"start": start, "end": end, "label": e["label"], "text": text[start:end]})
+            out.append({"start": start, "end": end, "label": e["label"], "text": text[start:end]})
+        return out
+
+
+def _windows(items, size: int):
+    """Lists of at most ``size`` items, taken lazily."""
+    window = []
+    for item in items:
+        window.append(item)
+        if len(window) == size:
+            yield window
+            window = []
+    if window:
+        yield window
 
 
 def _enumerating(answer: str, labels) -> bool:

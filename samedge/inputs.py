@@ -62,12 +62,16 @@ def _valid_text(text: str, where: str, errors: str) -> str:
 
 
 def _documents_of(name: str, data: bytes, errors: str, jsonl: bool):
+    """The documents of one input, decoded now (so that the caller can drop the bytes at once)."""
     text = decode_bytes(data, name, errors)
     if not jsonl:
         if not text:
             raise UserError(f"{name}: file is empty")
-        yield Document(name, text)
-        return
+        return [Document(name, text)]
+    return _jsonl_documents(name, text, errors)
+
+
+def _jsonl_documents(name: str, text: str, errors: str):
     # Split on line feeds only: str.splitlines() would also cut at U+2028, U+0085, ... which
     # JSON allows unescaped inside strings.
     for lineno, line in enumerate(text.split("\n"), 1):
@@ -122,6 +126,9 @@ def iter_documents(paths, *, glob: str = "*", errors: str = "strict", jsonl: boo
         as_jsonl = jsonl if jsonl is not None else (item != "-" and item.suffix.lower() in JSONL_SUFFIXES)
         try:
             data = sys.stdin.buffer.read() if item == "-" else _read_bytes(item)
-            yield from _documents_of(name, data, errors, as_jsonl)
+            documents = _documents_of(name, data, errors, as_jsonl)
         except UserError as e:
             yield Failure(name, str(e))
+            continue
+        del data  # a big file's bytes are not kept beside its text while it is extracted
+        yield from documents

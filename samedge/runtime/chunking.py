@@ -27,16 +27,15 @@ class Chunk:
         return self.start + len(self.text)
 
 
-def _pieces(text: str, start: int, pattern: re.Pattern) -> list[tuple[int, int]]:
-    """Spans of ``text[start:]`` cut after each match of ``pattern`` (the separator stays with the left piece)."""
-    spans, last = [], 0
+def _pieces(text: str, start: int, pattern: re.Pattern):
+    """Spans of ``text[start:]`` cut after each match of ``pattern`` (the separator stays with the left piece), lazily."""
+    last = 0
     for m in pattern.finditer(text):
         if m.end() > last:
-            spans.append((start + last, start + m.end()))
+            yield start + last, start + m.end()
             last = m.end()
     if last < len(text):
-        spans.append((start + last, start + len(text)))
-    return spans
+        yield start + last, start + len(text)
 
 
 def _hard_split(start: int, end: int, text: str, fits: Callable[[str], bool]) -> list[tuple[int, int]]:
@@ -71,30 +70,36 @@ def chunk_text(text: str, fits: Callable[[str], bool]) -> list[Chunk]:
     dropped (there is nothing to find in them); every other character belongs
     to exactly one chunk.
     """
-    units: list[tuple[int, int]] = []
+    return list(iter_chunks(text, fits))
+
+
+def _units(text: str, fits: Callable[[str], bool]):
+    """Sentences that fit, else their words that fit, else hard-split pieces; in text order."""
     for s, e in _pieces(text, 0, _SENTENCE_END):
         if fits(text[s:e]):
-            units.append((s, e))
+            yield s, e
             continue
         for ws, we in _pieces(text[s:e], s, _WORD):
-            units.extend([(ws, we)] if fits(text[ws:we]) else _hard_split(ws, we, text, fits))
+            yield from [(ws, we)] if fits(text[ws:we]) else _hard_split(ws, we, text, fits)
 
-    chunks, cur_start, cur_end = [], None, None
-    for s, e in units:
+
+def _chunk(text: str, s: int, e: int) -> Chunk | None:
+    piece = text[s:e]
+    stripped = piece.strip()
+    if not stripped:
+        return None
+    return Chunk(s + len(piece) - len(piece.lstrip()), stripped)
+
+
+def iter_chunks(text: str, fits: Callable[[str], bool]):
+    """``chunk_text`` lazily: a long document's chunks are made as they are consumed, never all held."""
+    cur_start = cur_end = None
+    for s, e in _units(text, fits):
         if cur_start is not None and fits(text[cur_start:e]):
             cur_end = e
             continue
-        if cur_start is not None:
-            chunks.append((cur_start, cur_end))
+        if cur_start is not None and (chunk := _chunk(text, cur_start, cur_end)) is not None:
+            yield chunk
         cur_start, cur_end = s, e
-    if cur_start is not None:
-        chunks.append((cur_start, cur_end))
-
-    out = []
-    for s, e in chunks:
-        piece = text[s:e]
-        stripped = piece.strip()
-        if stripped:
-            lead = len(piece) - len(piece.lstrip())
-            out.append(Chunk(s + lead, stripped))
-    return out
+    if cur_start is not None and (chunk := _chunk(text, cur_start, cur_end)) is not None:
+        yield chunk
