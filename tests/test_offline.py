@@ -1,6 +1,7 @@
 """The offline promise and determinism.
 
-- ``import samedge`` switches the hub clients off (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE);
+- ``import samedge`` switches the hub clients off (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE), even over an
+  inherited ``=0``;
 - ``samedge build`` and ``samedge extract`` run with every socket connection refused (a
   sitecustomize in the subprocess, inside ``unshare -n`` where the OS allows it), attempt none,
   and import neither torch nor transformers;
@@ -40,6 +41,28 @@ def test_import_samedge_sets_the_offline_switches():
             " 'torch' in sys.modules, 'transformers' in sys.modules, 'llama_cpp' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.split() == ["1", "1", "False", "False", "False"]
+
+
+def test_samedge_forces_the_switches_over_an_inherited_zero(tmp_path):
+    """HF_HUB_OFFLINE=0 in the environment does not switch the network back on: after ``import samedge``
+    the hub client is offline, and a download of an uncached file fails at once without any connection."""
+    pytest.importorskip("huggingface_hub")
+    report = tmp_path / "report.json"
+    env = offline_environ(tmp_path, dict(os.environ, HF_HUB_OFFLINE="0", TRANSFORMERS_OFFLINE="0",
+                                         HF_DATASETS_OFFLINE="0", PYTHONPATH=str(REPO)), report)
+    code = ("import samedge, huggingface_hub\n"
+            "from huggingface_hub import hf_hub_download\n"
+            "assert huggingface_hub.constants.HF_HUB_OFFLINE is True\n"
+            "try:\n"
+            f"    hf_hub_download('HuggingFaceTB/not-cached', 'config.json', cache_dir={str(tmp_path / 'hub')!r})\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["LocalEntryNotFoundError"]
+    r = read_report(report)
+    assert r["attempts"] == [], r["attempts"]
+    assert r["HF_HUB_OFFLINE"] == "1" and r["TRANSFORMERS_OFFLINE"] == "1"
 
 
 @pytest.mark.real
