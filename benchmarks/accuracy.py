@@ -1,6 +1,7 @@
 """Accuracy of SaM against the unified model and the other baselines (entity-level micro F1).
 
     python benchmarks/accuracy.py P                    # protocol P: CrossNER + MIT targets, P-source library
+    python benchmarks/accuracy.py agreement            # labeled F1 vs vote vs pairwise agreement as rankers
     python benchmarks/accuracy.py L                    # leave one domain out, every shared domain
     python benchmarks/accuracy.py quant methods        # Q8_0/f16/Q4_K_M and linear/TIES/DARE-TIES for SaM
     python benchmarks/accuracy.py scalability          # F1 as the library grows and shrinks (PNG plot)
@@ -380,21 +381,88 @@ def _plot(series: dict, labels: list[str], path: Path) -> None:
     tmp.replace(path)
 
 
-STUDIES = {"P": study_p, "L": study_l, "quant": study_quant, "methods": study_methods,
-           "scalability": study_scalability}
+def _spearman(a: dict, b: dict) -> float:
+    """Spearman rank correlation of two score dicts over the same names (average ranks for ties)."""
+    import numpy as np
+
+    def ranks(d):
+        names = sorted(d)
+        values = np.array([d[n] for n in names], dtype=float)
+        order = values.argsort()
+        r = np.empty(len(values))
+        r[order] = np.arange(len(values))
+        for v in set(values):  # ties share their mean rank
+            r[values == v] = r[values == v].mean()
+        return r
+
+    ra, rb = ranks(a), ranks(b)
+    if ra.std() == 0 or rb.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def study_agreement(runner) -> str:
+    """Which unlabeled criterion ranks experts like labeled F1 does (issue: measure vote vs pairwise)."""
+    from samedge.data.catalog import get_domain
+    from samedge.select.performance import agreement_scores, run_experts, sample_instances
+
+    k = 3
+    targets = runner.args.targets or P_TARGETS
+    rows, hits = [], {"labeled": 0, "vote": 0, "pairwise": 0}
+    for target in targets:
+        experts = runner.experts_for("P", target)
+        docs = test_docs(target, runner.args.test)
+        test = runner.singles("P", target, experts, docs)
+        dev_docs, _ = sample_instances(make_target(target, True), DEV_LABELED, 0)
+
+        def compute():
+            preds = run_experts({e.name: {"expert": e} for e in experts}, get_domain(target).labels, dev_docs,
+                                runner.base, threads=runner.args.threads)
+            return {"labeled": {n: score(dev_docs, p)["f1"] for n, p in preds.items()},
+                    **{mode: {n: round(100 * v, 2) for n, v in agreement_scores(preds, mode).items()}
+                       for mode in ("vote", "pairwise")}}
+
+        got = runner.cached("P", target, "agreement", {"experts": fingerprint(experts), "dev": DEV_LABELED}, compute)
+        if not got or not test:
+            runner.missing += 1
+            continue
+        truth = {n: r["f1"] for n, r in test["experts"].items()}
+        best = max(truth, key=truth.get)
+        cells = [target, best]
+        for mode in ("labeled", "vote", "pairwise"):
+            top = sorted(got[mode], key=lambda n: (-got[mode][n], n))[:k]
+            hits[mode] += best in top
+            cells.append(f"{_spearman(got[mode], truth):+.2f} / {'yes' if best in top else 'no'}")
+        rows.append(cells)
+    n = len(rows)
+    summary = ", ".join(f"{mode} {hits[mode]}/{n}" for mode in hits)
+    return "\n".join([
+        "## Selection criteria: labeled F1 against expert agreement (vote, pairwise)", "",
+        f"For each protocol-P target, the {len(P_SOURCES)} P-source experts decode the same {DEV_LABELED} sampled "
+        f"dev instances. Each criterion ranks them: labeled micro F1, or, ignoring the labels, agreement (`vote`: "
+        f"F1 against majority-vote pseudo-labels; `pairwise`: mean F1 against each other expert). Each cell: Spearman "
+        f"correlation of that ranking with the experts' F1 on the first {runner.args.test} test sentences / whether "
+        f"its top {k} holds the best expert on test.", "",
+        table(["target", "best on test", "labeled F1", "vote", "pairwise"], rows), "",
+        f"- Best test expert within the top {k}: {summary}.",
+        "Reproduce: `python benchmarks/accuracy.py agreement --test %d`." % runner.args.test])
+
+
+STUDIES = {"P": study_p, "agreement": study_agreement, "L": study_l, "quant": study_quant,
+           "methods": study_methods, "scalability": study_scalability}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("studies", nargs="*", help=f"some of {', '.join(STUDIES)} (default: all, in the order "
-                    "P, quant, methods, scalability, L)")
+                    "P, agreement, quant, methods, scalability, L)")
     ap.add_argument("--test", type=int, default=100, help="test sentences per target")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--targets", nargs="*", help="only these targets (default: each study's own list)")
     ap.add_argument("--no-write", action="store_true", help="print the tables, leave BENCHMARKS.md as it is")
     ap.add_argument("--report-only", action="store_true", help="only rewrite BENCHMARKS.md from cached results")
     args = ap.parse_args(argv)
-    studies = args.studies or ["P", "quant", "methods", "scalability", "L"]
+    studies = args.studies or ["P", "agreement", "quant", "methods", "scalability", "L"]
     unknown = set(studies) - set(STUDIES)
     if unknown:
         ap.error(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
