@@ -3,6 +3,7 @@
     python scripts/train_library.py                      # every domain, into models/experts/
     python scripts/train_library.py --only conll2003 --max-steps 300
     python scripts/train_library.py --unified P          # the protocol-P unified baseline
+    python scripts/train_library.py --unified L --without conll2003   # protocol L: all domains but one
 
 Each expert is trained with `samedge.train` on its shared domain's train split
 (jnlpba: its dev split minus a held-out tenth). Finished experts are skipped;
@@ -33,7 +34,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "models" / "experts"))
     ap.add_argument("--only", nargs="*", help="domains to train (default: all)")
-    ap.add_argument("--unified", choices=["P"], help="train the unified baseline of a protocol instead")
+    ap.add_argument("--unified", choices=["P", "L"], help="train the unified baseline of a protocol instead")
+    ap.add_argument("--without", help="protocol L: the held-out domain")
     ap.add_argument("--unified-out", default=str(ROOT / "runs" / "unified"))
     ap.add_argument("--max-steps", type=int, help="steps per expert (default: train_defaults.toml)")
     ap.add_argument("--set", nargs="*", default=[], help="other overrides, key=value")
@@ -45,12 +47,16 @@ def main(argv=None) -> int:
     config = load_config(overrides=overrides)
 
     if args.unified:
-        out = Path(args.unified_out) / f"unified_{args.unified}"
+        if args.unified == "L" and args.without not in ALL_DOMAINS:
+            ap.error(f"--unified L needs --without DOMAIN, one of {', '.join(ALL_DOMAINS)}")
+        # Same total budget as the experts it stands for: max_steps per source domain.
+        domains = P_SOURCES if args.unified == "P" else [d for d in ALL_DOMAINS if d != args.without]
+        name = "unified_P" if args.unified == "P" else f"unified_L_{args.without}"
+        out = Path(args.unified_out) / name
         if (out / "expert.json").exists():
             print(f"{out} exists, skipping")
             return 0
-        sources = [catalog_source(d) for d in P_SOURCES]
-        train(sources, out, name=f"unified_{args.unified}", config=config, resume=True)
+        train([catalog_source(d) for d in domains], out, name=name, config=config, resume=True)
         return 0
 
     for domain in args.only or ALL_DOMAINS:
