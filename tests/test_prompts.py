@@ -209,3 +209,34 @@ def test_fuzz_align_takes_arbitrary_pairs(text, mentions):
     result = align(text, mentions)
     for e in result.entities:
         assert text[e["start"]:e["end"]] == e["text"] and e["start"] < e["end"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(answer=FUZZ_TEXT)
+def test_fuzz_every_answer_line_is_a_pair_or_counted(answer):
+    """Nothing read is silently lost: each non-blank line before the end marker is a pair with a known
+    label and a non-empty mention, an unknown label (counted), a malformed line (counted), or 'none'."""
+    parsed = parse_answer(answer, FUZZ_LABELS)
+    lines = [ln.strip() for ln in answer.split(IM_END, 1)[0].splitlines() if ln.strip()]
+    names = {lab.name for lab in FUZZ_LABELS}
+    assert all(label in names and mention and mention == mention.strip() for label, mention in parsed.pairs)
+    counted = len(parsed.pairs) + parsed.malformed + sum(parsed.unknown_labels.values())
+    silent = [ln for ln in lines if ln.lower().rstrip(".") == NONE_ANSWER or ":" in ln]
+    assert len(lines) - len(silent) <= counted <= len(lines)  # lines without a colon are never dropped unseen
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=FUZZ_TEXT, answers=st.lists(st.tuples(FUZZ_TEXT, st.booleans()), min_size=1, max_size=4))
+def test_fuzz_extractor_with_an_adversarial_model_never_raises(text, answers):
+    """The whole extraction path (chunking, prompts, parsing, alignment, split retries, offsets back in
+    the document) with a model that answers arbitrary strings: no exception, every span exact."""
+    from samedge.extract import Extractor
+    from tests.bundle_fixtures import ScriptedEngine, check_spans
+
+    replies = iter(answers * 1000)
+    engine = ScriptedEngine(lambda chunk: next(replies), tokens=lambda t: len(t) // 3 + 1)
+    doc = Extractor(engine, FUZZ_LABELS, chunk_tokens=4).extract(text * 3)
+    check_spans(doc, {lab.name for lab in FUZZ_LABELS})
+    spans = [(e["start"], e["end"]) for e in doc["entities"]]
+    assert spans == sorted(spans)
+    assert all(v >= 0 for v in doc["counts"].values())
