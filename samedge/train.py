@@ -3,7 +3,10 @@
 The loop is written out (no HF Trainer) so that it is short, deterministic for a
 fixed seed on CPU, resumable from a checkpoint, and runs unchanged under
 ``accelerate launch`` (data parallel: each process takes its share of every
-global batch).
+global batch). The loss of a step is the sum over the answer tokens of the whole
+global batch divided by their number, whatever share of it a process holds, so
+that N processes compute the single-process gradient (up to float rounding; see
+tests/test_train_accelerate.py).
 
 Each training example is the prompt of samedge.prompts for one sentence, with
 the domain's labels plus 0..max_negatives absent labels, shuffled, so that the
@@ -203,7 +206,8 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         raise UserError(f"{ckpt} exists from an interrupted run: pass --resume to continue it, or delete it")
 
     accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
-    base_model = provision(base, hf=True)
+    with accelerator.main_process_first():  # one process fills the base cache, the others then read it
+        base_model = provision(base, hf=True)
     torch.manual_seed(config["seed"])
     random.seed(config["seed"])
     tokenizer = AutoTokenizer.from_pretrained(base_model.hf)
@@ -223,6 +227,9 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
                 examples.append(enc)
     if not examples:
         raise UserError("no training examples fit max_length")
+    if config["batch_size"] < accelerator.num_processes:
+        raise UserError(f"batch_size {config['batch_size']} is smaller than the {accelerator.num_processes} "
+                        f"processes: each process needs at least one example per step")
     steps = planned_steps(len(examples), config, len(sources))
     plan = batch_plan(len(examples), config["batch_size"], steps, config["seed"])
 
@@ -259,12 +266,13 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in batch], device=accelerator.device)
         labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=accelerator.device)
         mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=accelerator.device)
-        loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
-        accelerator.backward(loss)
+        loss = _step_loss(model(input_ids=input_ids, attention_mask=mask).logits, labels,
+                          answer_tokens=sum(_n_answer(examples[i]) for i in plan[step]))
+        accelerator.backward(loss * accelerator.num_processes)  # DDP averages gradients over the processes
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
-        losses.append(float(loss.detach()))
+        losses.append(float(accelerator.reduce(loss.detach().reshape(1), reduction="sum")[0]))  # the batch's mean
         tokens_seen += int(mask.sum())
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
@@ -288,6 +296,23 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return manifest
+
+
+def _n_answer(example) -> int:
+    """Tokens of an example that carry loss (the first token is never a target)."""
+    return sum(1 for lab in example[1][1:] if lab != -100)
+
+
+def _step_loss(logits, labels, answer_tokens: int):
+    """Next-token cross entropy summed over this process's answer tokens, divided by the answer tokens
+    of the whole global batch: the processes' losses add up to the single-process mean."""
+    import torch.nn.functional as F
+
+    logits = logits[:, :-1].float()
+    targets = labels[:, 1:]
+    total = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100,
+                            reduction="sum")
+    return total / max(1, answer_tokens)
 
 
 def _progress(total: int, initial: int, enabled: bool, name: str):

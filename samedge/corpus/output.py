@@ -5,7 +5,7 @@
       shard-UUUUU-KKKKK.jsonl         records, exactly as `samedge extract` writes them (or .parquet)
       errors.jsonl                    every failed document: {"id", "reason", "shard"}
       summary.json                    totals of the finished run
-      .parts/shard-UUUUU-KKKKK.json   a shard's completion marker: its counts and failures
+      .parts/shard-UUUUU-KKKKK.json   a shard's completion marker: counts, failures, worker seconds
 
 A shard is written in two atomic steps: the records file, then its marker. Only
 the marker makes a shard complete, so a run killed at any point leaves shards
@@ -77,14 +77,15 @@ def completed(out: Path) -> set[str]:
 
 
 def write_shard(out: Path, shard: str, fmt: str, records: list[dict], failures: list[dict], jsonl_lines: list[str],
-                entities: int) -> dict:
+                entities: int, seconds: float = 0.0) -> dict:
     """Records, then the marker (which makes the shard complete). Returns the marker's content."""
     dest = shard_path(out, shard, fmt)
     if fmt == "parquet":
         _write_parquet(dest, records)
     else:
         atomic_write_text(dest, "".join(jsonl_lines))
-    marker = {"shard": shard, "documents": len(records), "entities": entities, "failures": failures}
+    marker = {"shard": shard, "documents": len(records), "entities": entities, "failures": failures,
+              "seconds": seconds, "worker": os.getpid()}
     atomic_write_json(marker_path(out, shard), marker)
     return marker
 
@@ -105,6 +106,7 @@ def _write_parquet(dest: Path, records: list[dict]) -> None:
 def finish(out: Path, summary: dict) -> dict:
     """errors.jsonl from every shard's marker (in shard order) and summary.json; returns the totals."""
     totals = {"shards": 0, "documents": 0, "entities": 0, "failures": 0}
+    busy = 0.0
     lines = []
     for marker in sorted((out / PARTS).glob("shard-*.json")):
         data = json.loads(marker.read_text(encoding="utf-8"))
@@ -112,8 +114,9 @@ def finish(out: Path, summary: dict) -> dict:
         totals["documents"] += data["documents"]
         totals["entities"] += data["entities"]
         totals["failures"] += len(data["failures"])
+        busy += data.get("seconds", 0.0)
         lines += [json.dumps(f, ensure_ascii=False) + "\n" for f in data["failures"]]
     atomic_write_text(out / "errors.jsonl", "".join(lines))
-    summary = dict(summary, totals=totals, errors_file=str(out / "errors.jsonl"))
+    summary = dict(summary, totals=totals, worker_seconds=round(busy, 2), errors_file=str(out / "errors.jsonl"))
     atomic_write_json(out / "summary.json", summary)
     return summary

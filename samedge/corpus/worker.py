@@ -8,6 +8,7 @@ reason; the shard and the job go on.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from ..api import DOCS_PER_BATCH, render
@@ -27,6 +28,7 @@ class ShardWorker:
 
     def run(self, shard: str, rows: list[dict]) -> dict:
         """Extract one shard's rows (sorted by their sequence number) and write it; returns the marker."""
+        started = time.perf_counter()
         rows = sorted(rows, key=lambda r: r["seq"])
         records, lines, failures, entities = [], [], [], 0
         # The same groups as samedge extract: DOCS_PER_BATCH items, failures included.
@@ -45,7 +47,8 @@ class ShardWorker:
                 records.append(result)
                 lines.append(render(result, "jsonl"))
                 entities += len(result["entities"])
-        return output.write_shard(self.out, shard, self.fmt, records, failures, lines, entities)
+        seconds = round(time.perf_counter() - started, 3)
+        return output.write_shard(self.out, shard, self.fmt, records, failures, lines, entities, seconds)
 
     def _extract(self, docs: list[dict]) -> list:
         """Results for the batch; if the batch raises, each document alone (a failure is its reason)."""
