@@ -1,7 +1,7 @@
 """The Ray engine: Ray Data reads the files, an actor pool extracts the shards.
 
     read_binary_files (one row per file)
-      -> flat_map: the file's documents and failures as rows tagged with their shard (plan.unit_rows)
+      -> map_batches: each file's documents and failures as rows tagged with their shard (plan.unit_rows)
       -> groupby(shard).map_groups(ShardActor): a hash shuffle on the shard name, then map_batches
          over an actor pool, one call per shard; each actor loads (and verifies) the bundle once
       -> one summary row per shard, streamed back to the driver for the progress bar
@@ -81,14 +81,23 @@ def run_ray(plan, worker_kwargs: dict, skip: set, *, address=None, num_actors=No
         _quiet_data()
         from . import plan as planning
 
-        # A sentinel row, so that the shuffle never sees only empty blocks (every shard already done).
-        rows_ds = ray.data.from_items([{"shard": "", "seq": 0, "id": "", "text": "", "reason": ""},
-                                       *planning.failure_rows(plan, skip)])
+        import pyarrow as pa
+
+        schema = pa.schema([("shard", pa.string()), ("seq", pa.int64()), ("id", pa.string()), ("text", pa.string()),
+                            ("reason", pa.string())])
+        # Every block carries this schema, even an empty one (a file whose shards are all done), and a
+        # sentinel row keeps the shuffle from seeing only empty blocks.
+        sentinel = {"shard": "", "seq": 0, "id": "", "text": "", "reason": ""}
+        rows_ds = ray.data.from_arrow(pa.Table.from_pylist([sentinel, *planning.failure_rows(plan, skip)], schema=schema))
         paths = plan.readable()
         if paths:
-            def file_rows(row):
-                return planning.unit_rows(plan, os.path.abspath(row["path"]), row["bytes"], skip)
-            rows_ds = ray.data.read_binary_files(paths, include_paths=True).flat_map(file_rows).union(rows_ds)
+            def file_rows(batch):
+                rows = []
+                for path, data in zip(batch.column("path").to_pylist(), batch.column("bytes").to_pylist()):
+                    rows += planning.unit_rows(plan, os.path.abspath(path), data, skip)
+                return pa.Table.from_pylist(rows, schema=schema)
+            files = ray.data.read_binary_files(paths, include_paths=True)
+            rows_ds = files.map_batches(file_rows, batch_format="pyarrow").union(rows_ds)
         # Each partition of the shuffle is one actor task (several shards): enough of them to balance
         # the actors and move the progress bar, few enough to keep Ray's per-task overhead small.
         partitions = max(2 * num_actors, min(64, plan.min_shards()))
