@@ -129,7 +129,10 @@ def report(data: dict) -> str:
         ["the same, every shard already done", f"{idle['wall_s']:.1f}", "", "", idle["peak_rss_mb"], idle["load"]],
     ]), "",
         f"Records: {eq.get('identical', '?')} of {eq.get('extract', '?')} lines of the Ray shards are byte-identical "
-        f"to `samedge extract`'s output ({eq.get('ray', '?')} records written).",
+        f"to `samedge extract`'s output ({eq.get('ray', '?')} records written). The batches are the same "
+        f"(one JSONL file, shards a multiple of 16); the thread count is not (extract 2, each actor 1), and "
+        f"llama.cpp's greedy answers at near-ties depend on it. With equal threads, as in tests/test_corpus.py, "
+        f"the records are byte-identical.",
         "",
         "### Scaling model",
         "",
