@@ -173,6 +173,12 @@ def test_rerun_after_a_kill_mid_job_completes_without_duplicates(tiny_bundle, co
     assert shard_lines(out) == reference  # every document once, in order, as samedge extract writes it
     check_errors(out)
 
+    # Once more: every shard is done, so every file's rows are filtered out (empty blocks in the shuffle).
+    from samedge.corpus import run_corpus
+    again = run_corpus([corpus], out, engine="ray", num_cpus=3, **corpus_args(tiny_bundle, shard_size=16))
+    assert again["skipped_shards"] == 63 and again["this_run"]["shards"] == 0
+    assert shard_lines(out) == reference
+
 
 def test_parquet_in_and_out(tiny_bundle, tmp_path):
     """Parquet with a text column (and ids) in, Parquet shards out: the records of the same texts as JSONL."""
