@@ -31,7 +31,9 @@ def test_version():
 def test_help_lists_commands():
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines() if line.strip()}
+    # Command lines are indented by two spaces; a wrapped description is indented further.
+    listed = {line.split()[0] for line in result.output.split("Commands:")[1].splitlines()
+              if line.startswith("  ") and not line.startswith("   ")}
     available = {name for name, spec in COMMANDS.items()
                  if importlib.util.find_spec(f"samedge.cli.{spec[0]}") is not None}
     assert CORE_COMMANDS <= listed

@@ -21,7 +21,7 @@ COMMANDS = {
     "train": ("train", "train", "Train a LoRA domain expert (or the unified baseline)."),
     "experts": ("experts", "experts", "List, show, add, remove and verify library experts."),
     "targets": ("targets", "targets", "List and show target domain profiles."),
-    "base": ("base", "base", "Provision the base model (GGUF f16 and HF folder) in the cache."),
+    "base": ("base", "base", "Provision the base model (GGUF f16, HF folder) in the cache."),
     "select": ("select", "select", "Rank library experts for a target (no merge)."),
     "extract-corpus": ("corpus", "extract_corpus", "Extract a large corpus with Ray or a process pool."),
 }
