@@ -1,5 +1,6 @@
 """Accuracy of SaM against the unified model and the other baselines (entity-level micro F1).
 
+    python benchmarks/accuracy.py tune                 # merge weighting rule, chosen on dev instances
     python benchmarks/accuracy.py P                    # protocol P: CrossNER + MIT targets, P-source library
     python benchmarks/accuracy.py agreement            # labeled F1 vs vote vs pairwise agreement as rankers
     python benchmarks/accuracy.py L                    # leave one domain out, every shared domain
@@ -381,6 +382,39 @@ def _plot(series: dict, labels: list[str], path: Path) -> None:
     tmp.replace(path)
 
 
+TUNE_VARIANTS = {
+    "softmax T=0.05": dict(weighting="softmax", temperature=0.05),
+    "softmax T=0.2": dict(weighting="softmax", temperature=0.2),
+    "normalized": dict(weighting="normalized"),
+    "uniform": dict(weighting="uniform"),
+}
+
+
+def study_tune(runner) -> str:
+    """Merge weighting chosen on dev, never on test: F1 on the 32 labeled dev instances per target."""
+    from samedge.select.performance import sample_instances
+
+    targets = runner.args.targets or P_TARGETS
+    rows = []
+    for label, options in TUNE_VARIANTS.items():
+        f1s = []
+        for target in targets:
+            dev_docs, _ = sample_instances(make_target(target, True), DEV_LABELED, 0)
+            row = "tune_" + label.replace(" ", "_").replace("=", "")
+            got = runner.build_and_score("P", target, row, dict(selection="similarity", **options),
+                                         runner.experts_for("P", target), dev_docs, extra_key="dev")
+            f1s.append(got["f1"] if got else None)
+        done = [f for f in f1s if f is not None]
+        avg = f"{sum(done) / len(done):.1f}" if len(done) == len(f1s) else "-"
+        rows.append([label] + [f"{f:.1f}" if f is not None else "-" for f in f1s] + [avg])
+    return "\n".join([
+        "## Merge weighting, chosen on dev", "",
+        f"Similarity selection (k=3, TIES) of the P-source experts, merge weights from the similarity scores by each "
+        f"rule; F1 on the {DEV_LABELED} sampled **dev** instances of each protocol-P target (no test data).", "",
+        table(["weighting"] + list(targets) + ["average"], rows), "",
+        "Reproduce: `python benchmarks/accuracy.py tune`."])
+
+
 def _spearman(a: dict, b: dict) -> float:
     """Spearman rank correlation of two score dicts over the same names (average ranks for ties)."""
     import numpy as np
@@ -448,7 +482,7 @@ def study_agreement(runner) -> str:
         "Reproduce: `python benchmarks/accuracy.py agreement --test %d`." % runner.args.test])
 
 
-STUDIES = {"P": study_p, "agreement": study_agreement, "L": study_l, "quant": study_quant,
+STUDIES = {"tune": study_tune, "P": study_p, "agreement": study_agreement, "L": study_l, "quant": study_quant,
            "methods": study_methods, "scalability": study_scalability}
 
 
