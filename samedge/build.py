@@ -40,7 +40,7 @@ class BuildOptions:
     selection: str = "similarity"          # similarity | performance | combined
     method: str = DEFAULT_METHOD
     method_params: dict = field(default_factory=dict)
-    weighting: str = "softmax"
+    weighting: str = "uniform"             # chosen on dev: see samedge.select.weighting
     temperature: float = 0.05
     quant: str = DEFAULT_QUANT
     library: str | None = None

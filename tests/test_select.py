@@ -228,11 +228,14 @@ def test_normalized_and_uniform_rules():
         weighting.softmax([])
 
 
-def test_default_weighting_is_softmax_at_005():
-    assert weighting.DEFAULT_WEIGHTING == "softmax" and weighting.DEFAULT_TEMPERATURE == 0.05
-    report = select_by_similarity(unit(1, 0), library(a=unit(1, 0), b=unit(1, 1)), k=2, embedder=FP)
-    assert report.weighting["name"] == "softmax" and report.weighting["temperature"] == 0.05
-    assert "exp(s_i/T)" in report.weighting["rule"]
+def test_default_weighting_is_uniform_over_the_selected():
+    assert weighting.DEFAULT_WEIGHTING == "uniform" and weighting.DEFAULT_TEMPERATURE == 0.05
+    report = select_by_similarity(unit(1, 0), library(a=unit(1, 0), b=unit(1, 1), c=unit(0, 1)), k=2, embedder=FP)
+    assert report.weighting["name"] == "uniform"
+    assert [report.weight_of(n) for n in ("a", "b", "c")] == [0.5, 0.5, 0.0]
+    sharp = select_by_similarity(unit(1, 0), library(a=unit(1, 0), b=unit(1, 1)), k=2, weighting="softmax",
+                                 embedder=FP)
+    assert sharp.weighting["temperature"] == 0.05 and "exp(s_i/T)" in sharp.weighting["rule"]
 
 
 def test_unselected_experts_get_weight_zero():
@@ -262,4 +265,4 @@ def test_report_to_dict_is_json_and_table_is_printable():
     lines = table.splitlines()
     assert lines[0].split() == ["rank", "expert", "similarity", "performance", "selected", "weight"]
     assert lines[2].split()[:2] == ["1", "news"] and "yes" in lines[2]
-    assert "top 2 by similarity" in table and "T=0.05" in table
+    assert "top 2 by similarity" in table and "w_i = 1/k" in table

@@ -2,6 +2,8 @@
 
 import click
 
+from ..select.weighting import DEFAULT_WEIGHTING
+
 
 @click.command("build")
 @click.option("--target", "-t", help="A shipped target profile (see `samedge targets list`) or a TOML file.")
@@ -15,7 +17,7 @@ import click
               show_default=True, help="How experts are ranked: domain similarity, sampled-instance performance, or both.")
 @click.option("--method", default="ties", show_default=True, help="Merge method: linear, ties, dare_linear, dare_ties.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Merge method parameter, e.g. density=0.5.")
-@click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default="softmax", show_default=True,
+@click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=DEFAULT_WEIGHTING, show_default=True,
               help="Merge weights from selection scores.")
 @click.option("--temperature", type=float, default=0.05, show_default=True, help="Softmax temperature for the weights.")
 @click.option("--ensemble", type=click.Choice(["union", "vote"]), help="Two merged models, one per selection criterion "

@@ -2,6 +2,8 @@
 
 import click
 
+from ..select.weighting import DEFAULT_WEIGHTING
+
 
 @click.command("select")
 @click.option("--target", "-t", help="A shipped target profile or a TOML file.")
@@ -11,7 +13,7 @@ import click
 @click.option("--k", "k", type=int, default=3, show_default=True, help="Experts to keep.")
 @click.option("--select", "selection", type=click.Choice(["similarity", "performance", "combined"]), default="similarity",
               show_default=True, help="Ranking criterion.")
-@click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default="softmax", show_default=True)
+@click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=DEFAULT_WEIGHTING, show_default=True)
 @click.option("--temperature", type=float, default=0.05, show_default=True)
 @click.option("--library", type=click.Path(file_okay=False), envvar="SAMEDGE_LIBRARY", help="A user expert library.")
 @click.option("--exclude", multiple=True, help="Experts to leave out (repeatable).")

@@ -1,10 +1,12 @@
 """Merge weights from the selected experts' scores: pure functions, each summing to 1.
 
-Default: ``softmax`` at temperature 0.05. Why: cosine similarities between
-domain centroids sit close together (related domains differ by 0.05-0.2), so
-normalised scores would give nearly uniform weights (0.6 vs 0.5 -> 0.55/0.45);
-at T=0.05 a gap of 0.1 becomes a weight ratio of e^2 = 7.4, so the closest
-expert leads without silencing the others.
+Default: ``uniform`` over the k selected experts: the scores choose the experts, and
+each selected expert gets weight 1/k. Chosen on dev data, not test
+(``python benchmarks/accuracy.py tune``: F1 on 32 dev instances of each of the 7
+protocol-P targets, similarity selection, k=3, TIES): uniform 4.4, normalized 4.1,
+softmax T=0.2 3.6, softmax T=0.05 3.1. With the provisional 30-step experts these
+differences are small; a sharp softmax (T=0.05: a similarity gap of 0.1 is a weight
+ratio of e^2 = 7.4) lets one weak expert dominate and TIES then trims half of it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Sequence
 
 from ..errors import UserError
 
-DEFAULT_WEIGHTING = "softmax"
+DEFAULT_WEIGHTING = "uniform"
 DEFAULT_TEMPERATURE = 0.05
 
 
