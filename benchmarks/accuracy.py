@@ -280,7 +280,7 @@ def selections(results: dict, row: str = "sam") -> str:
 def study_p(runner) -> str:
     tab, info = main_table(runner, "P", runner.args.targets or P_TARGETS, P_ROWS)
     avg = info["averages"]
-    lines = [f"## Accuracy, protocol P (the paper's setting)", "",
+    lines = ["## Accuracy, protocol P (the paper's setting)", "",
              f"Targets: CrossNER and MIT; library: the {len(P_SOURCES)} experts of {', '.join(P_SOURCES)}. "
              f"Test: first {runner.args.test} test sentences per target. Entity-level micro F1 (exact span and type), "
              f"Q8_0 bundles, greedy, llama.cpp.", "", tab, ""]

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (WORK, child_failed, emit, fmt_load, load_average, machine, now, run_child,  # noqa: E402
-                               table, write_section)
+                               publish, table)
 
 NAME = "big_input"
 DATA = WORK / NAME
@@ -232,12 +232,7 @@ def main() -> None:
         data["rows"][row["key"]] = r = measure(row, args)
         print(f"    {r['seconds']:.1f} s, peak RSS {r['peak_rss_mb']:.0f} MB, {r['entities']:,} entities", flush=True)
     data["finished"] = now()
-    text = report(data)
-    print()
-    print(text)
-    if not args.no_write:
-        write_section(NAME, text)
-        print(f"\nwrote the {NAME} section of BENCHMARKS.md")
+    publish(NAME, report(data), write=not args.no_write)
 
 
 if __name__ == "__main__":

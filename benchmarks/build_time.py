@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (WORK, isolated_home, State, child_failed, fmt_load, load_average, module_argv,  # noqa: E402
-                               now, run_child, table, write_section)
+                               now, publish, run_child, table, write_section)
 
 NAME = "build_time"
 STATE = WORK / f"{NAME}.json"
@@ -152,12 +152,7 @@ def main() -> None:
             print(f"    {row['timings']}  process {run['wall_s']:.1f} s, peak RSS {run['peak_rss_mb']:.0f} MB", flush=True)
             state.put(key, row)
     state.finish()
-    text = report(state.data)
-    print()
-    print(text)
-    if not args.no_write:
-        write_section(NAME, text)
-        print(f"\nwrote the {NAME} section of BENCHMARKS.md")
+    publish(NAME, report(state.data), write=not args.no_write)
 
 
 if __name__ == "__main__":

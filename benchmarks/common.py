@@ -266,3 +266,12 @@ def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
+
+
+def publish(name: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's report and (unless ``write`` is False) store it as its BENCHMARKS.md section."""
+    print()
+    print(text)
+    if write:
+        write_section(name, text)
+        print(f"\nwrote the {name} section of BENCHMARKS.md")

@@ -106,7 +106,7 @@ def report(data: dict) -> str:
     parallel = busy / 2                              # the extraction itself, two actors side by side
     overhead = max(0.0, ray["wall_s"] - fixed - parallel) / shards
     eq = data.get("records", {})
-    lines = [f"## Corpus extraction: Ray (2 actors) against `samedge extract`",
+    lines = ["## Corpus extraction: Ray (2 actors) against `samedge extract`",
              "",
              f"Run {data['started']} to {data.get('finished', '?')}; command `{data['command']}`; "
              f"{data['machine']['cores']} cores ({data['machine']['cpu']}), load average at each row's start below "

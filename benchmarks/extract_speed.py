@@ -326,7 +326,7 @@ def report(data: dict, args) -> str:
                          "llama_q8_0_seq8_t1_kvq8") if k in rows]
     text_rows = [line(k, 1) for k in main] + [line(k, 2) for k in two]
     quant_rows = [line(k, 1) for k in quant]
-    out = [f"## Extraction speed (CoNLL-2003 test, samedge vs transformers)\n",
+    out = ["## Extraction speed (CoNLL-2003 test, samedge vs transformers)\n",
            f"First {cfg['n']} CoNLL-2003 test sentences (rows marked {cfg['sub_n']}: the first {cfg['sub_n']}), "
            f"CoNLL's 4 labels, answers up to {ANSWER_TOKENS} tokens, greedy. Model: the shipped `{EXPERT}` "
            f"expert ({data['expert']['steps']} training steps) merged alone (linear, weight 1) into SmolLM2-135M-"

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (WORK, State, child_failed, emit, fmt_load, load_average,  # noqa: E402
-                               now, run_child, table, write_section)
+                               now, publish, run_child, table, write_section)
 
 NAME = "train_throughput"
 STATE = WORK / f"{NAME}.json"
@@ -240,12 +240,7 @@ def main() -> None:
         state.data["torch"] = res["torch"]
         state.put(key, {"spec": spec, "result": res, "peak_rss_mb": run["peak_rss_mb"]})
     state.finish()
-    text = report(state.data)
-    print()
-    print(text)
-    if not args.no_write:
-        write_section(NAME, text)
-        print(f"\nwrote the {NAME} section of BENCHMARKS.md")
+    publish(NAME, report(state.data), write=not args.no_write)
 
 
 if __name__ == "__main__":
