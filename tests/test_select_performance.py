@@ -25,6 +25,17 @@ def test_vote_rewards_the_experts_that_agree_with_the_majority():
     assert scores["c"] == 0.0
 
 
+def test_silent_experts_do_not_outvote_the_ones_that_find_entities():
+    # Two experts find the same person, three find nothing: the finders agree, the silent ones score 0.
+    finds = [_doc([(0, 4, "person")]), _doc([], 1)]
+    silent = [_doc([]), _doc([], 1)]
+    predictions = {"a": finds, "b": finds, "x": silent, "y": silent, "z": silent}
+    for mode in ("vote", "pairwise"):
+        scores = agreement_scores(predictions, mode)
+        assert scores["x"] == scores["y"] == scores["z"] == 0.0
+        assert scores["a"] == scores["b"] > 0.0
+
+
 def test_pairwise_is_the_mean_f1_against_each_other_expert():
     predictions = {"a": [_doc([(0, 4, "person")])], "b": [_doc([(0, 4, "person")])], "c": [_doc([])]}
     scores = agreement_scores(predictions, "pairwise")
@@ -34,8 +45,8 @@ def test_pairwise_is_the_mean_f1_against_each_other_expert():
 
 def test_agreement_edge_cases():
     assert agreement_scores({"solo": [_doc([])]}, "vote") == {"solo": 1.0}
-    both_empty = agreement_scores({"a": [_doc([])], "b": [_doc([])]}, "pairwise")
-    assert both_empty == {"a": 1.0, "b": 1.0}
+    for mode in ("pairwise", "vote"):  # experts that find nothing do not agree with each other
+        assert agreement_scores({"a": [_doc([])], "b": [_doc([])]}, mode) == {"a": 0.0, "b": 0.0}
     with pytest.raises(UserError, match="agreement mode"):
         agreement_scores({"a": [_doc([])]}, "median")
 

@@ -8,7 +8,8 @@ Q8_0 copy of the base (llama.cpp; nothing is merged). Then:
 - **without labels**, by agreement between the experts:
   - ``pairwise``: the mean F1 of an expert against each other expert's output;
   - ``vote``: F1 against the majority-vote pseudo-labels (a span and type
-    predicted by more than half of the experts).
+    predicted by more than half of the experts that found anything in that document).
+  An expert that finds nothing in the whole sample scores 0: abstaining is not agreeing.
 
 Scores are on a 0..1 scale, like cosine similarity.
 """
@@ -56,23 +57,36 @@ def _f1(gold: list[dict], pred: list[dict]) -> float:
     return m.f1
 
 
+def _found_anything(docs: list[dict]) -> bool:
+    return any(d["entities"] for d in docs)
+
+
 def agreement_scores(predictions: dict[str, list[dict]], mode: str = "vote") -> dict[str, float]:
-    """Unlabeled scores from the experts' predictions on the same documents (pure)."""
+    """Unlabeled scores from the experts' predictions on the same documents (pure).
+
+    Abstaining is not agreeing: an expert that finds nothing on the whole sample scores 0,
+    and a document's majority is taken among the experts that found something in it.
+    (Counting "both found nothing" as agreement ranked the weakest, silent experts first:
+    Spearman -0.4 to -0.9 against test F1 on the protocol-P targets, benchmarks/accuracy.py.)
+    """
     if mode not in AGREEMENT_MODES:
         raise UserError(f"unknown agreement mode {mode!r}; choose {' or '.join(AGREEMENT_MODES)}")
     names = sorted(predictions)
     if len(names) == 1:
         return {names[0]: 1.0}
+    speaks = {n: _found_anything(predictions[n]) for n in names}
     if mode == "pairwise":
-        return {a: sum(_f1(predictions[b], predictions[a]) for b in names if b != a) / (len(names) - 1)
+        return {a: (sum(_f1(predictions[b], predictions[a]) for b in names if b != a and speaks[b])
+                    / (len(names) - 1)) if speaks[a] else 0.0
                 for a in names}
     pseudo = []
     for docs in zip(*(predictions[n] for n in names)):
-        votes = Counter((e["start"], e["end"], e["label"]) for d in docs for e in {
+        voters = [d for d in docs if d["entities"]]
+        votes = Counter((e["start"], e["end"], e["label"]) for d in voters for e in {
             (x["start"], x["end"], x["label"]): x for x in d["entities"]}.values())
-        majority = [{"start": s, "end": e, "label": lab} for (s, e, lab), c in votes.items() if c * 2 > len(names)]
+        majority = [{"start": s, "end": e, "label": lab} for (s, e, lab), c in votes.items() if c * 2 > len(voters)]
         pseudo.append({"id": docs[0]["id"], "text": docs[0]["text"], "entities": majority})
-    return {n: _f1(pseudo, predictions[n]) for n in names}
+    return {n: _f1(pseudo, predictions[n]) if speaks[n] else 0.0 for n in names}
 
 
 def lora_gguf(expert, base_gguf: Path) -> Path:
