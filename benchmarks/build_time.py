@@ -72,7 +72,7 @@ def report(data: dict) -> str:
             continue
         a = agg[t] = aggregate(runs)
         rows.append([t] + [f"{a['timings'][s]:.1f}" for s in STAGES] +
-                    [f"{a['stages_s']:.1f}", f"{a['process_s']:.1f}", f"{a['peak_rss_mb']:.0f}", fmt_load(a["load"])])
+                    [f"{a['stages_s']:.1f}", f"{a['process_s']:.1f}", f"{a['peak_rss_mb']:.0f}", f"{a['load'][0][0]:.1f} / {a['load'][1][0]:.1f}"])
     lib = data["library"]
     first = next(iter(agg.values()))
     out = ["## Build time (`samedge build --target legal`)\n",
@@ -95,7 +95,7 @@ def report(data: dict) -> str:
                "add little; k and the quant type set the cost.")
     m = data["machine"]
     out += [f"- Machine: {m['cpu']}, {m['cores']} cores; load average at start {fmt_load(m['load_at_start'])} "
-            "(1/5/15 min; a training job was running).",
+            "(1/5/15 min; other jobs were running).",
             f"- Measured {data['started']} - {data.get('finished', '?')} with `{data['command']}`; "
             f"Python {m['python']}."]
     return "\n".join(out)
