@@ -357,6 +357,7 @@ def study_scalability(runner) -> str:
             series[target].append(got["f1"] if got else None)
     labels = [f"{p} {n}" for p, n in SCALING_SIZES]
     rows = [[t] + [f"{f:.1f}" if f is not None else "-" for f in series[t]] for t in targets]
+    same = _shrunk_bundles_identical(targets)
     plot = REPO / "benchmarks" / "scalability.png"
     if all(f is not None for fs in series.values() for f in fs):
         _plot(series, labels, plot)
@@ -365,8 +366,24 @@ def study_scalability(runner) -> str:
         f"SaM (combined, k=3) on {len(targets)} protocol-P targets; the library is the first n of "
         f"{', '.join(P_SOURCES)}, grown to 8 and shrunk again by removing experts (no retraining). "
         f"Shrinking rebuilds from scratch; equal F1 at equal size shows that removal is exact.", "",
+        f"- model.gguf after shrinking is byte-identical to the one built while growing, at the same size: "
+        f"{same[0]}/{same[1]} (target, size) pairs (sha256 in bundle.json).", "",
         table(["target"] + labels, rows), "", f"![scalability](benchmarks/{plot.name})", "",
         "Reproduce: `python benchmarks/accuracy.py scalability --test %d`." % runner.args.test])
+
+
+def _shrunk_bundles_identical(targets) -> tuple[int, int]:
+    """(identical, compared): model.gguf sha256 of each shrink bundle against the grow bundle of its size."""
+    same = compared = 0
+    for target in targets:
+        for phase, size in SCALING_SIZES:
+            grown = WORK / "bundles" / "S" / target / f"grow{size}" / "bundle.json"
+            shrunk = WORK / "bundles" / "S" / target / f"shrink{size}" / "bundle.json"
+            if phase == "shrink" and grown.exists() and shrunk.exists():
+                compared += 1
+                same += (json.loads(grown.read_text())["files"]["model.gguf"]
+                         == json.loads(shrunk.read_text())["files"]["model.gguf"])
+    return same, compared
 
 
 def _plot(series: dict, labels: list[str], path: Path) -> None:
