@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (WORK, isolated_home, State, child_failed, fmt_load, load_average, module_argv,  # noqa: E402
-                               now, publish, run_child, table, write_section)
+                               now, publish, run_child, table)
 
 NAME = "build_time"
 STATE = WORK / f"{NAME}.json"
@@ -115,10 +115,7 @@ def main() -> None:
         data = State.last(STATE)
         if not data:
             raise SystemExit(f"no saved run in {STATE}")
-        text = report(data)
-        print(text)
-        if not args.no_write:
-            write_section(NAME, text)
+        publish(NAME, report(data), write=not args.no_write)
         return
 
     threads = [int(t) for t in args.threads.split(",")]

@@ -41,6 +41,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.common import cpu_model  # noqa: E402
+
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 START, END = "<!-- embed_throughput:start -->", "<!-- embed_throughput:end -->"
 PER_DOMAIN = 34
@@ -102,16 +104,6 @@ def min_cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.min(np.sum(a * b, axis=1)))
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def section(results: dict, texts: int, threads: int, rounds: int, torch_name: str, sizes: dict,
             cosines: dict, load: tuple) -> str:
     torch_rate = results["torch"]
@@ -136,7 +128,7 @@ def section(results: dict, texts: int, threads: int, rounds: int, torch_name: st
         f"- int8 / torch = **{results['onnx_int8'] / torch_rate:.2f}x** (target >= {TARGET_RATIO:g}x: {verdict}); "
         f"int8 / fp32 = {results['onnx_int8'] / results['onnx_fp32']:.2f}x; fp32 / torch = "
         f"{results['onnx_fp32'] / torch_rate:.2f}x.",
-        f"- Machine: {cpu_name()}, {os.cpu_count()} cores; load average at start {load[0]:.1f} / {load[1]:.1f} / "
+        f"- Machine: {cpu_model()}, {os.cpu_count()} cores; load average at start {load[0]:.1f} / {load[1]:.1f} / "
         f"{load[2]:.1f} (1/5/15 min; other jobs were running, so absolute rates are low and ratios are what to read).",
         f"- Measured {date.today().isoformat()} with `{COMMAND}`; Python {platform.python_version()}.",
         END,

@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.common import (WORK, State, child_failed, emit, fmt_load, load_average,  # noqa: E402
-                               now, publish, run_child, table, write_section)
+                               now, publish, run_child, table)
 
 NAME = "train_throughput"
 STATE = WORK / f"{NAME}.json"
@@ -202,10 +202,7 @@ def main() -> None:
         data = State.last(STATE)
         if not data:
             raise SystemExit(f"no saved run in {STATE}")
-        text = report(data)
-        print(text)
-        if not args.no_write:
-            write_section(NAME, text)
+        publish(NAME, report(data), write=not args.no_write)
         return
 
     cfg = {"threads": [int(t) for t in args.threads.split(",")], "steps": args.steps, "warmup": args.warmup,
