@@ -165,7 +165,7 @@ def report(data: dict) -> str:
     out.append(data.get("gpu_note", ""))
     m = data["machine"]
     out += [f"- Machine: {m['cpu']}, {m['cores']} cores; load average at start {fmt_load(m['load_at_start'])} "
-            "(1/5/15 min; the library trainer was running).",
+            "(1/5/15 min).",
             f"- Measured {data['started']} - {data.get('finished', '?')} with `{data['command']}`; "
             f"Python {m['python']}, torch {data.get('torch', '?')}."]
     return "\n".join(x for x in out if x)
