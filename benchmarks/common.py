@@ -15,7 +15,6 @@ load average with each row and compare engines only within one run, as ratios.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import platform
@@ -101,20 +100,12 @@ def module_argv(module: str, *args: str) -> list[str]:
 
 
 def isolated_home() -> Path:
-    """A $SAMEDGE_HOME for benchmark builds (runs/benchmarks/home), whose base, id and LoRA caches
-    are the real ones (symlinked, so nothing is provisioned again), so that building here leaves
-    the user's "last bundle" alone. Sets it in os.environ (children inherit it) and returns it."""
-    from samedge.files import samedge_home
+    """A $SAMEDGE_HOME for benchmark builds (runs/benchmarks/home) sharing the real model caches, so
+    that building here leaves the user's "last bundle" alone. Sets it in os.environ (children
+    inherit it) and returns it."""
+    from samedge.files import home_sharing_model_caches
 
-    real = samedge_home()
-    home = WORK / "home"
-    if real.resolve() != home.resolve():
-        home.mkdir(parents=True, exist_ok=True)
-        for name in ("base", "ids", "lora"):
-            (real / name).mkdir(parents=True, exist_ok=True)
-            link = home / name
-            if not link.exists():
-                link.symlink_to(real / name, target_is_directory=True)
+    home = home_sharing_model_caches(WORK / "home")
     os.environ["SAMEDGE_HOME"] = str(home)
     return home
 
@@ -241,14 +232,11 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 @contextlib.contextmanager
 def _locked(path: Path):
+    from samedge.files import file_lock
+
     WORK.mkdir(parents=True, exist_ok=True)
-    lock = WORK / (path.name + ".lock")
-    with open(lock, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    with file_lock(WORK / (path.name + ".lock")):
+        yield
 
 
 def write_section(name: str, body: str, path: Path = BENCHMARKS_MD) -> None:

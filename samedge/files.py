@@ -99,9 +99,15 @@ def atomic_write_json(dest: str | os.PathLike, obj) -> None:
 @contextlib.contextmanager
 def _publish_lock(dest: Path):
     """Serialise publishers of one destination (two builds racing to the same bundle)."""
+    with file_lock(dest.with_name(f".{dest.name}.lock")):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path):
+    """An exclusive advisory lock (flock) on ``lock_path``, created if absent, held for the block."""
     import fcntl
 
-    lock_path = dest.with_name(f".{dest.name}.lock")
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -242,3 +248,17 @@ def verify_files(root: str | os.PathLike, files: dict[str, str]) -> list[str]:
 
 def samedge_home() -> Path:
     return Path(os.environ.get("SAMEDGE_HOME", Path.home() / ".cache" / "samedge"))
+
+
+def home_sharing_model_caches(home: Path) -> Path:
+    """A $SAMEDGE_HOME at ``home`` whose base, id and LoRA caches are this one's (symlinked): builds
+    there reuse the provisioned models but keep their own "last bundle" (tests, benchmarks)."""
+    real = samedge_home()
+    home.mkdir(parents=True, exist_ok=True)
+    if real.resolve() != home.resolve():
+        for name in ("base", "ids", "lora"):
+            (real / name).mkdir(parents=True, exist_ok=True)
+            link = home / name
+            if not link.exists():
+                link.symlink_to(real / name, target_is_directory=True)
+    return home

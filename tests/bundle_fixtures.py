@@ -120,17 +120,9 @@ def check_spans(doc: dict, labels=None) -> None:
 
 def isolated_home(root: Path) -> Path:
     """A fresh $SAMEDGE_HOME whose base and id caches are the real ones (symlinked)."""
-    from samedge.files import samedge_home
+    from samedge.files import home_sharing_model_caches
 
-    real = samedge_home()
-    home = root / "samedge_home"
-    home.mkdir(parents=True, exist_ok=True)
-    for name in ("base", "ids", "lora"):
-        (real / name).mkdir(parents=True, exist_ok=True)
-        link = home / name
-        if not link.exists():
-            link.symlink_to(real / name, target_is_directory=True)
-    return home
+    return home_sharing_model_caches(root / "samedge_home")
 
 
 def cli_environ(home: Path, **extra) -> dict:
