@@ -18,13 +18,13 @@ def section() -> str:
     experts = Library([shipped_library()]).experts()
     models = sum(p.stat().st_size for p in (ROOT / "models").rglob("*") if p.is_file())
     lines = ["## Expert library (models/experts)", "",
-             "| expert | steps x batch | train examples | CPU seconds | dev F1 (sentences) | size |",
+             "| expert | steps x batch | train examples | device, seconds | dev F1 (sentences) | size |",
              "|---|---|---|---|---|---|"]
     for e in experts:
         t = e.manifest["training"]
         dev = "; ".join(f"{v.get('f1')} ({v.get('sentences')})" for v in e.manifest["dev"].values())
         lines.append(f"| {e.name} | {t['steps']} x {t['hyperparameters']['batch_size']} | {t['examples']} | "
-                     f"{t['seconds']:.0f} | {dev} | {e.size / 1e6:.1f} MB |")
+                     f"{t['device']}, {t['seconds']:.0f} | {dev} | {e.size / 1e6:.1f} MB |")
     lora = experts[0].manifest["lora"] if experts else {}
     lines += ["", f"- LoRA r={lora.get('r')}, alpha={lora.get('alpha')} on {', '.join(lora.get('target_modules', []))}, "
               f"stored {lora.get('dtype')}: 2.44M parameters, 4.9 MB an expert, so all 15 shared domains (74 MB) and "
@@ -33,9 +33,11 @@ def section() -> str:
               f"- `models/` holds {models / 1e6:.1f} MB now.",
               "- Dev F1 is greedy decoding through transformers on the first dev sentences of the domain "
               "(a held-out 10% of train where the domain has no dev split).",
-              "- Budget: this task had no GPU, and the 2-core CPU was shared with other jobs (10-100 s a step), "
-              "so these experts are **under-trained** (30 steps, not the 300 of DESIGN.md). They learn the "
-              "answer format but not yet the types. Rebuild: `python scripts/train_library.py --max-steps 300`.",
+              "- Recipe: `python scripts/train_library.py --max-steps 300 --set dev_sentences=16` (300 steps x batch "
+              "8, capped at 10 epochs for the small CrossNER sets). Eleven experts were trained that way on an H100 "
+              "(bf16 autocast, 15 processes sharing the GPU, so their seconds are not a per-expert speed); conll2003 "
+              "on this 2-core CPU (fp32); jnlpba, mit_movie and mit_restaurant ran out of device time (30 minutes a "
+              "session) and are still the **30-step** CPU experts of the first session.",
               "- Reproduce this table: `python scripts/library_report.py`."]
     return "\n".join(lines)
 
