@@ -312,11 +312,13 @@ def study_p(runner) -> str:
         unified = runner.unified.get("unified_P")
         expert_steps = sorted({e.manifest["training"]["steps"] for e in runner.experts_for("P", P_TARGETS[0])})
         if unified is not None:
-            lines.append(f"- Training: each expert {', '.join(map(str, expert_steps))} steps; the unified adapter "
-                         f"{unified.manifest['training']['steps']} steps over the union (the same total budget). "
-                         "Where experts are this short of convergence, the one adapter that took every step "
-                         "learns the shared task (answer format, entity types) better than any expert, so it leads "
-                         "even in most experts' own domains (dev F1 in the unified manifest vs each expert's).")
+            lines.append(f"- Training: each P-source expert {', '.join(map(str, expert_steps))} steps (jnlpba is "
+                         f"still a 30-step expert); the unified adapter {unified.manifest['training']['steps']} "
+                         "steps over the union of the 8 sources (the same total budget).")
+        lines.append("- Why SaM trails: the unified adapter learned every source's label set in one adapter; SaM "
+                     "merges 3 experts (TIES, density 0.5, uniform weights), and each keeps only part of its delta "
+                     "in the merge. Averaging costs a lot at this scale: the linear merge of all 8 (1/8 each) falls "
+                     "to near the base. Next levers, to choose on dev: TIES density and scale, and k.")
     for other in ("best_single", "all_experts"):
         if avg.get("sam") is not None and avg.get(other) is not None:
             lines.append(f"- SaM {avg['sam']:.1f} vs {ROWS[other][0]} {avg[other]:.1f}: "
