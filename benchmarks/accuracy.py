@@ -195,7 +195,7 @@ class Runner:
 
         return self.cached(study, target, row, key, compute)
 
-    def singles(self, study, target, experts, docs) -> dict | None:
+    def singles(self, target, experts, docs) -> dict | None:
         """Each expert alone on the test docs. Cached per expert (by its sha256), shared by every study,
         so retraining one expert re-measures only that expert."""
         from samedge.data.catalog import get_domain
@@ -236,7 +236,7 @@ class Runner:
         experts = self.experts_for(study, target)
         kind = ROWS[row][1]
         if kind == "singles":
-            got = self.singles(study, target, experts, docs)
+            got = self.singles(target, experts, docs)
             if not got:
                 return None
             f1s = {n: r["f1"] for n, r in got["experts"].items()}
@@ -315,10 +315,11 @@ def study_p(runner) -> str:
             lines.append(f"- Training: each P-source expert {', '.join(map(str, expert_steps))} steps (jnlpba is "
                          f"still a 30-step expert); the unified adapter {unified.manifest['training']['steps']} "
                          "steps over the union of the 8 sources (the same total budget).")
-        lines.append("- Why SaM trails: the unified adapter learned every source's label set in one adapter; SaM "
-                     "merges 3 experts (TIES, density 0.5, uniform weights), and each keeps only part of its delta "
-                     "in the merge. Averaging costs a lot at this scale: the linear merge of all 8 (1/8 each) falls "
-                     "to near the base. Next levers, to choose on dev: TIES density and scale, and k.")
+        if ratio < 1.10:
+            lines.append("- Why SaM trails: the unified adapter learned every source's label set in one adapter; SaM "
+                         "merges 3 experts (TIES, density 0.5, uniform weights), and each keeps only part of its "
+                         "delta in the merge. Averaging costs a lot at this scale: the linear merge of all 8 (1/8 "
+                         "each) falls to near the base. Next levers, to choose on dev: TIES density and scale, k.")
     for other in ("best_single", "all_experts"):
         if avg.get("sam") is not None and avg.get(other) is not None:
             lines.append(f"- SaM {avg['sam']:.1f} vs {ROWS[other][0]} {avg[other]:.1f}: "
@@ -502,7 +503,7 @@ def study_agreement(runner) -> str:
     for target in targets:
         experts = runner.experts_for("P", target)
         docs = test_docs(target, runner.args.test)
-        test = runner.singles("P", target, experts, docs)
+        test = runner.singles(target, experts, docs)
         dev_docs, _ = sample_instances(make_target(target, True), DEV_LABELED, 0)
 
         def compute():
