@@ -343,8 +343,19 @@ def study_l(runner) -> str:
         f"test: first {runner.args.test} test sentences of D. The unified row needs an adapter trained without D: "
         f"{', '.join(f'{t} ({used[t]})' for t in with_unified) or 'none yet'}; "
         "`unified_P` was trained on the 8 P sources only, so it never saw a P target. Other domains show \"-\".",
-        "", tab, "",
+        "", tab, "", *_l_against_unified(info["results"], with_unified),
         "Reproduce: `python benchmarks/accuracy.py L --test %d`." % runner.args.test])
+
+
+def _l_against_unified(results: dict, targets: list[str]) -> list[str]:
+    """SaM against the unified adapter on the domains that have one (the average row needs all 15)."""
+    pairs = [(results[t]["sam"]["f1"], results[t]["unified"]["f1"]) for t in targets
+             if results[t].get("sam") and results[t].get("unified")]
+    if not pairs or len(pairs) < len(targets):
+        return []
+    sam, unified = (sum(x) / len(pairs) for x in zip(*pairs))
+    ratio = f"{sam / unified:.2f}x" if unified else "n/a"
+    return [f"- On the {len(pairs)} domains with a unified row: SaM {sam:.1f} vs unified {unified:.1f} ({ratio}).", ""]
 
 
 def study_variants(runner, name: str, variants: dict, targets) -> str:
