@@ -250,8 +250,8 @@ class Runner:
             name = unified_name(study, target, self.unified)
             unified = self.unified.get(name)
             if unified is None:
-                # Protocol L asks for unified adapters on some domains only (the section names them).
-                self.missing += study != "L"
+                if study != "L":  # protocol L asks for unified adapters on some domains only (the section names them)
+                    self.missing += 1
                 return None
             from samedge.build import BuildOptions, build
             key = {"unified": unified.manifest["files"], "test": len(docs)}
@@ -311,11 +311,11 @@ def study_p(runner) -> str:
         ratio = avg["sam"] / avg["unified"] if avg["unified"] else float("inf")
         lines.append(f"- SaM / unified = **{ratio:.2f}x** (goal >= 1.10x: {'met' if ratio >= 1.10 else 'not met'}).")
         unified = runner.unified.get("unified_P")
-        expert_steps = sorted({e.manifest["training"]["steps"] for e in runner.experts_for("P", P_TARGETS[0])})
+        steps = {e.name: e.manifest["training"]["steps"] for e in runner.experts_for("P", P_TARGETS[0])}
         if unified is not None:
-            lines.append(f"- Training: each P-source expert {', '.join(map(str, expert_steps))} steps (jnlpba is "
-                         f"still a 30-step expert); the unified adapter {unified.manifest['training']['steps']} "
-                         "steps over the union of the 8 sources (the same total budget).")
+            lines.append(f"- Training: P-source experts {', '.join(f'{n} {s}' for n, s in sorted(steps.items()))} "
+                         f"steps; the unified adapter {unified.manifest['training']['steps']} steps over the union "
+                         f"of the {len(steps)} sources (the same total budget as 300-step experts).")
         if ratio < 1.10:
             lines.append("- Why SaM trails: the unified adapter learned every source's label set in one adapter; SaM "
                          "merges 3 experts (TIES, density 0.5, uniform weights), and each keeps only part of its "
