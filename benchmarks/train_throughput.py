@@ -4,14 +4,14 @@
     python benchmarks/train_throughput.py --steps 10 --threads 2 --no-write
     python benchmarks/train_throughput.py --report-only
 
-The loop is samedge.train's step, written out: the same base (fp32 HF folder from
-``provision(hf=True)``), the same LoRA config and optimizer (``load_config()`` defaults: r=8,
-alpha 16, all 7 linear projections, AdamW), the same examples (``catalog_source('conll2003')``
-through ``make_example``/``encode_example``: prompt + answer, loss on the answer only) and the
-same batching (``batch_plan``, right padding). Each row runs in its own child process:
-``--warmup`` steps (not timed), then ``--steps`` timed steps (forward, backward, optimizer
-step). tokens/s counts every non-padding token of the batch (prompt and answer, as the trainer's
-"tokens" does); answer tokens/s counts those the loss is on.
+Each row runs samedge.train's own pieces in a child process: the same base (fp32 HF folder from
+``provision(hf=True)``), LoRA config and optimizer (``load_config()`` defaults), the same examples
+(``catalog_source('conll2003')`` through ``make_example``/``encode_example`` with the default
+recipe) and the same loss (``batch_loss``). Two steps are compared in one run: *before* (batches
+drawn at random, logits at every position) and *after* (length-bucketed batches, logits only at
+the answer positions), on the same documents. ``--warmup`` steps (not timed), then ``--steps``
+timed steps (forward, backward, optimizer step). tokens/s counts every non-padding token of the
+batch; answer tokens/s counts those the loss is on.
 
 Rows: CPU with 1 and 2 threads (fp32), and CUDA (bf16 autocast, as the trainer's accelerate
 ``mixed_precision="bf16"``) when a GPU is visible; otherwise the GPU row says "no GPU". The
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ NAME = "train_throughput"
 STATE = WORK / f"{NAME}.json"
 DOMAIN = "conll2003"
 COMMAND = "nice -n 5 python benchmarks/train_throughput.py"
+STEPS = ("before", "after")  # the step before and after length buckets + answer-only logits
 
 
 def child(spec: dict) -> None:
@@ -48,7 +48,9 @@ def child(spec: dict) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from samedge.base import provision
-    from samedge.train import _lora_config, batch_plan, catalog_source, encode_example, load_config, make_example
+    from samedge.recipe import Recipe
+    from samedge.train import (_lora_config, _n_answer, batch_loss, batch_plan, catalog_source, encode_example,
+                               example_rng, load_config, make_example)
 
     device = spec["device"]
     if device == "cpu":
@@ -60,13 +62,7 @@ def child(spec: dict) -> None:
     model = AutoModelForCausalLM.from_pretrained(base.hf, dtype=torch.float32)
     model.config.use_cache = False
     src = catalog_source(DOMAIN)
-    rng = random.Random(config["seed"])
-    examples = []
-    for doc in src.train[:spec["docs"]]:
-        enc = encode_example(tokenizer, *make_example(doc, src.labels, rng, config["max_negatives"]),
-                             config["max_length"])
-        if enc is not None:
-            examples.append(enc)
+    docs = src.train[:spec["docs"]]
     model = get_peft_model(model, _lora_config(config)).to(device)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config["lr"],
@@ -74,22 +70,26 @@ def child(spec: dict) -> None:
     model.train()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     total = spec["warmup"] + spec["steps"]
-    plan = batch_plan(len(examples), spec["batch"], total, config["seed"])
+    # "before": the step as it was (random batches, logits at every position); "after": length-bucketed
+    # batches and logits only where the answer is.
+    after = spec["step"] == "after"
+    lengths = [len(d["text"]) + sum(len(e["text"]) for e in d["entities"]) for d in docs] if after else None
+    plan = batch_plan(len(docs), spec["batch"], total, config["seed"], lengths)
+    recipe = Recipe.from_config(config)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda"
                 else torch.autocast("cpu", enabled=False))
     times, tokens, answer_tokens, losses = [], [], [], []
     load0 = load_average()
     for step in range(total):
-        batch = [examples[i] for i in plan[step]]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in batch], device=device)
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=device)
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=device)
+        batch = [encode_example(tokenizer, *make_example(docs[i], src.labels, example_rng(0, step, slot), recipe),
+                                config["max_length"]) for slot, i in enumerate(plan[step])]
+        batch = [b for b in batch if b is not None]
+        n_answer = sum(_n_answer(b) for b in batch)
         if device == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
         with autocast:
-            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+            loss, n_tokens = batch_loss(model, batch, pad_id, device, n_answer, answer_logits_only=after)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
@@ -98,8 +98,8 @@ def child(spec: dict) -> None:
         dt = time.perf_counter() - t
         if step >= spec["warmup"]:
             times.append(dt)
-            tokens.append(int(mask.sum()))
-            answer_tokens.append(int((labels != -100).sum()))
+            tokens.append(n_tokens)
+            answer_tokens.append(n_answer)
             losses.append(round(float(loss), 4))
     emit({"s_per_step": round(statistics.median(times), 3), "mean_s_per_step": round(sum(times) / len(times), 3),
           "tokens_per_s": round(sum(tokens) / sum(times), 1),
@@ -144,12 +144,14 @@ def report(data: dict) -> str:
                      f"{res['tokens_per_step']:.0f}", f"{r['peak_rss_mb']:.0f}",
                      fmt_load([res["load_avg"][0][0], res["load_avg"][1][0]])])
     out = ["## Training throughput (LoRA on SmolLM2-135M)\n",
-           f"samedge.train's step on the real SmolLM2-135M-Instruct (fp32 weights), the default LoRA config "
+           f"samedge.train's step (`batch_loss`) on the real SmolLM2-135M-Instruct (fp32 weights), the default LoRA config "
            f"(r=8, alpha 16, 7 projections, {data.get('trainable', '?')} trainable parameters), AdamW, batch "
            f"{cfg['batch']}, CoNLL-2003 training examples in samedge's prompt format (loss on the answer). "
            f"{cfg['warmup']} warm-up step, then {cfg['steps']} timed steps; s/step is the median; tokens/s "
            "counts every non-padding token (answer tokens/s: those under the loss). Each row is one child "
-           "process (peak RSS: its high-water mark).\n",
+           "process (peak RSS: its high-water mark). *before*: batches drawn at random and logits at every "
+           "position (the step until 2026-12-02); *after*: length-bucketed batches (16 batches sorted together) "
+           "and logits only at the answer positions (left padding).\n",
            table(["device", "threads / GPU", "s/step", "tokens/s", "answer tokens/s", "tokens/step",
                   "peak RSS MB", "load avg (start, end)"], rows), ""]
     ref = data.get("library")
@@ -158,10 +160,14 @@ def report(data: dict) -> str:
                    f"({ref['device']}, batch {ref['batch']}, {ref['steps']} steps, run in the background "
                    f"alongside other jobs): {ref['seconds'] / ref['steps']:.1f} s/step, "
                    f"{ref['tokens'] / ref['seconds']:.0f} tokens/s.")
-    cpu = {r[1]: r for r in rows if r[0].startswith("CPU") and r[1] != "-"}
-    if 1 in cpu and 2 in cpu:
-        a, b = float(cpu[1][3]), float(cpu[2][3])
-        out.append(f"- 2 threads / 1 thread: {b / a:.2f}x tokens/s on this busy 2-core machine.")
+    for threads in cfg["threads"]:
+        pair = [data["rows"].get(f"cpu_t{threads}_{step}") for step in STEPS]
+        if all(p and "result" in p for p in pair):
+            before, after = pair
+            out.append(f"- {threads} thread(s): the new step takes {after['result']['s_per_step']:.2f} s against "
+                       f"{before['result']['s_per_step']:.2f} s ({before['result']['s_per_step'] / after['result']['s_per_step']:.2f}x "
+                       f"faster), peak RSS {after['peak_rss_mb']:.0f} MB against {before['peak_rss_mb']:.0f} MB, "
+                       "on the same documents in the same run.")
     out.append(data.get("gpu_note", ""))
     m = data["machine"]
     out += [f"- Machine: {m['cpu']}, {m['cores']} cores; load average at start {fmt_load(m['load_at_start'])} "
@@ -172,20 +178,22 @@ def report(data: dict) -> str:
 
 
 def spec_label(spec: dict) -> str:
-    return "CPU fp32" if spec["device"] == "cpu" else "GPU (CUDA, bf16 autocast)"
+    device = "CPU fp32" if spec["device"] == "cpu" else "GPU (CUDA, bf16 autocast)"
+    return f"{device}, step {spec['step']}"
 
 
 def plan(cfg: dict) -> list[tuple[str, dict]]:
     common = {"steps": cfg["steps"], "warmup": cfg["warmup"], "batch": cfg["batch"], "docs": cfg["docs"]}
-    rows = [(f"cpu_t{t}", dict(common, device="cpu", threads=t)) for t in cfg["threads"]]
-    rows.append(("cuda", dict(common, device="cuda", threads=0)))
+    rows = [(f"cpu_t{t}_{step}", dict(common, device="cpu", threads=t, step=step))
+            for t in cfg["threads"] for step in STEPS]
+    rows.append(("cuda", dict(common, device="cuda", threads=0, step="after")))
     return rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", default="1,2", help="comma-separated CPU thread counts, one row each")
-    ap.add_argument("--steps", type=int, default=4, help="timed steps per row")
+    ap.add_argument("--steps", type=int, default=8, help="timed steps per row")
     ap.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--docs", type=int, default=2000, help="training documents to draw batches from")

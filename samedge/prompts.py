@@ -28,7 +28,6 @@ garbled costs only that line.
 from __future__ import annotations
 
 import bisect
-import random
 import re
 from dataclasses import dataclass, field
 
@@ -70,18 +69,6 @@ def format_answer(entities: list[dict], labels: list[Label] | None = None) -> st
     lines = [f"{e['label']}: {e['text']}" for e in sorted(entities, key=lambda e: (e["start"], e["end"]))
              if allowed is None or e["label"] in allowed]
     return "\n".join(lines) if lines else NONE_ANSWER
-
-
-def training_labels(domain_labels: list[Label], negative_pool: list[Label], rng: random.Random,
-                    max_negatives: int = 3) -> list[Label]:
-    """The label set shown in a training prompt: the domain's labels plus a few it does not
-    use (so the model learns to answer only for listed types), in shuffled order."""
-    names = {lab.name for lab in domain_labels}
-    pool = [lab for lab in negative_pool if lab.name not in names]
-    negatives = rng.sample(pool, min(len(pool), rng.randint(0, max_negatives)))
-    labels = list(domain_labels) + negatives
-    rng.shuffle(labels)
-    return labels
 
 
 # --- parsing -----------------------------------------------------------------

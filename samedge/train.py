@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .data.labels import DESCRIPTIONS, Label
 from .errors import UserError
 from .files import atomic_dir, atomic_path, atomic_write_json
-from .prompts import IM_END, build_prompt, format_answer, training_labels
+from .prompts import IM_END, build_prompt, format_answer
+from .recipe import Recipe, answer_entities, shown_labels, vocabulary
 
 CHECKPOINT_DIR = "checkpoint"
 
@@ -90,53 +90,18 @@ class Source:
     description: str = ""
 
 
-def negative_pool() -> list[Label]:
-    """Every label samedge knows a description for: absent labels are drawn from these."""
-    return [Label(name, desc) for name, desc in DESCRIPTIONS.items()]
+def make_example(doc: dict, labels: list, rng: random.Random, recipe: Recipe) -> tuple[str, str]:
+    """(prompt, answer) for one document, its label list varied by the recipe (samedge.recipe)."""
+    shown = shown_labels(labels, vocabulary(), rng, recipe)
+    prompt_labels = [lab for lab, _ in shown]
+    return (build_prompt(doc["text"], prompt_labels),
+            format_answer(answer_entities(doc["entities"], shown), prompt_labels) + IM_END)
 
 
-def catalog_source(domain: str) -> Source:
-    """A shared-catalog domain: its train split (or, without one, its dev split minus a held-out part)."""
-    from .data.catalog import get_domain, load_split
-
-    d = get_domain(domain)
-    if "train" in d.splits:
-        train, dev = load_split(domain, "train"), load_split(domain, "dev")
-    else:  # jnlpba ships dev and test only: train on dev, hold out a fixed 10% of it.
-        docs = load_split(domain, "dev")
-        rng = random.Random(1234)
-        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
-        train = [doc for i, doc in enumerate(docs) if i not in held]
-        dev = [doc for i, doc in enumerate(docs) if i in held]
-    return Source(domain, d.labels, train, dev, d.description)
-
-
-def file_source(domain: str, data: str | Path, dev: str | Path | None = None, labels=None) -> Source:
-    """A user's own data file (JSONL with spans or CoNLL); the label set defaults to the labels found."""
-    from .data.labels import make_label
-    from .data.loading import load_documents
-
-    docs = load_documents(data, need_entities=True)
-    if labels is None:
-        names = sorted({e["label"] for d in docs for e in d["entities"]})
-        labels = [make_label(n) for n in names]
-    names = {lab.name for lab in labels}
-    docs = [dict(d, entities=[dict(e, label=make_label(e["label"]).name) for e in d["entities"]]) for d in docs]
-    docs = [dict(d, entities=[e for e in d["entities"] if e["label"] in names]) for d in docs]
-    if dev is not None:
-        dev_docs = load_documents(dev, need_entities=True)
-    else:
-        rng = random.Random(1234)
-        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
-        dev_docs = [d for i, d in enumerate(docs) if i in held]
-        docs = [d for i, d in enumerate(docs) if i not in held]
-    return Source(domain, labels, docs, dev_docs)
-
-
-def make_example(doc: dict, labels: list, rng: random.Random, max_negatives: int) -> tuple[str, str]:
-    """(prompt, answer) for one document: shuffled labels with a few absent ones."""
-    shown = training_labels(labels, negative_pool(), rng, max_negatives)
-    return build_prompt(doc["text"], shown), format_answer(doc["entities"], shown) + IM_END
+def example_rng(seed: int, step: int, slot: int) -> random.Random:
+    """The RNG of one example of one step: every epoch shows a document with a fresh label list,
+    and a resumed run renders exactly what the interrupted one would have."""
+    return random.Random(f"{seed}/{step}/{slot}")
 
 
 def encode_example(tokenizer, prompt: str, answer: str, max_length: int):
@@ -148,19 +113,38 @@ def encode_example(tokenizer, prompt: str, answer: str, max_length: int):
     return p + a, [-100] * len(p) + a
 
 
-def batch_plan(n_examples: int, batch_size: int, steps: int, seed: int) -> list[list[int]]:
+BUCKET_BATCHES = 16  # batches sorted together by length: less padding, still shuffled
+
+
+def batch_plan(n_examples: int, batch_size: int, steps: int, seed: int, lengths=None) -> list[list[int]]:
     """Example indices for every step: a fresh seeded permutation per epoch. Pure, so that a
-    resumed run sees exactly the batches the interrupted one would have seen."""
+    resumed run sees exactly the batches the interrupted one would have seen. With ``lengths``,
+    each run of BUCKET_BATCHES batches is cut from examples sorted by length (then the batches
+    are shuffled), so a batch pads little."""
     plan, epoch, order = [], 0, []
     while len(plan) < steps:
         if len(order) < batch_size:
+            rng = random.Random(seed * 1_000_003 + epoch)
             perm = list(range(n_examples))
-            random.Random(seed * 1_000_003 + epoch).shuffle(perm)
+            rng.shuffle(perm)
+            if lengths is not None:
+                perm = _bucketed(perm, lengths, batch_size, rng)
             order += perm
             epoch += 1
         plan.append(order[:batch_size])
         order = order[batch_size:]
     return plan
+
+
+def _bucketed(perm: list[int], lengths, batch_size: int, rng: random.Random) -> list[int]:
+    size = batch_size * BUCKET_BATCHES
+    out = []
+    for lo in range(0, len(perm), size):
+        chunk = sorted(perm[lo:lo + size], key=lambda i: lengths[i])
+        batches = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+        rng.shuffle(batches)
+        out += [i for b in batches for i in b]
+    return out
 
 
 def planned_steps(n_examples: int, config: dict, n_sources: int = 1) -> int:
@@ -185,9 +169,12 @@ def _rng_state():
 
 
 def train(sources: list[Source], out: str | Path, *, name: str, config: dict, base=None,
-          resume: bool = False, progress: bool = True, force: bool = False) -> dict:
+          resume: bool = False, progress: bool = True, force: bool = False, init_from=None) -> dict:
     """Train one adapter on ``sources`` (one for an expert, several for the unified model) and
-    write the expert folder ``out`` (adapter, expert.json). Returns the manifest."""
+    write the expert folder ``out`` (adapter, expert.json). Returns the manifest.
+
+    ``init_from`` (an expert folder) starts from that expert's adapter instead of a fresh one:
+    a shipped expert can learn a new recipe in a fraction of its original steps."""
     import torch
     from accelerate import Accelerator
     from peft import PeftModel, get_peft_model
@@ -214,30 +201,41 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     model = AutoModelForCausalLM.from_pretrained(base_model.hf, dtype=torch.float32)
     model.config.use_cache = False
 
-    # Examples are fixed once (their negative labels come from a seeded RNG per example).
-    rng = random.Random(config["seed"])
-    examples, skipped = [], 0
-    for src in sources:
-        for doc in src.train:
-            enc = encode_example(tokenizer, *make_example(doc, src.labels, rng, config["max_negatives"]),
-                                 config["max_length"])
-            if enc is None:
-                skipped += 1
-            else:
-                examples.append(enc)
-    if not examples:
-        raise UserError("no training examples fit max_length")
+    # Each step renders its documents afresh (samedge.recipe), from a seeded RNG per example.
+    recipe = Recipe.from_config(config)
+    items = [(doc, src.labels) for src in sources for doc in src.train]
+    if not items:
+        raise UserError("no training documents")
     if config["batch_size"] < accelerator.num_processes:
         raise UserError(f"batch_size {config['batch_size']} is smaller than the {accelerator.num_processes} "
                         f"processes: each process needs at least one example per step")
-    steps = planned_steps(len(examples), config, len(sources))
-    plan = batch_plan(len(examples), config["batch_size"], steps, config["seed"])
+    steps = planned_steps(len(items), config, len(sources))
+    lengths = [len(doc["text"]) + sum(len(e["text"]) for e in doc["entities"]) for doc, _ in items]
+    plan = batch_plan(len(items), config["batch_size"], steps, config["seed"], lengths)
+
+    def render(step: int) -> list:
+        """The global batch of ``step``, encoded; examples longer than max_length are left out."""
+        encoded = []
+        for slot, i in enumerate(plan[step]):
+            doc, labels = items[i]
+            enc = encode_example(tokenizer, *make_example(doc, labels, example_rng(config["seed"], step, slot),
+                                                          recipe), config["max_length"])
+            encoded.append(enc)
+        return encoded
 
     start_step = 0
     if resume and (ckpt / "state.json").exists():
         model = PeftModel.from_pretrained(model, ckpt / "adapter", is_trainable=True)
         state = json.loads((ckpt / "state.json").read_text())
         start_step = state["step"]
+    elif init_from is not None:
+        from .library import load_expert
+        start = load_expert(init_from)  # sha256-checked
+        if (start.manifest["lora"]["r"], start.manifest["lora"]["alpha"]) != (config["r"], config["alpha"]):
+            raise UserError(f"{init_from}: its LoRA rank/alpha {start.manifest['lora']['r']}/"
+                            f"{start.manifest['lora']['alpha']} differ from the config's {config['r']}/{config['alpha']}")
+        model = PeftModel.from_pretrained(model, start.path, is_trainable=True)
+        model = model.float()
     else:
         model = get_peft_model(model, _lora_config(config))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config["lr"],
@@ -256,24 +254,26 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     model.train()
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    losses, tokens_seen, started = [], 0, time.time()
+    losses, tokens_seen, skipped, started = [], 0, 0, time.time()
     bar = _progress(steps, start_step, progress and accelerator.is_main_process, name)
     for step in range(start_step, steps):
+        encoded = render(step)
+        skipped += sum(enc is None for enc in encoded)
         # Each process takes its share of the global batch (data parallel under accelerate).
-        indices = plan[step][accelerator.process_index::accelerator.num_processes]
-        batch = [examples[i] for i in indices]
-        width = max(len(ids) for ids, _ in batch)
-        input_ids = torch.tensor([ids + [pad_id] * (width - len(ids)) for ids, _ in batch], device=accelerator.device)
-        labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch], device=accelerator.device)
-        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in batch], device=accelerator.device)
-        loss = _step_loss(model(input_ids=input_ids, attention_mask=mask).logits, labels,
-                          answer_tokens=sum(_n_answer(examples[i]) for i in plan[step]))
+        shares = [[enc for enc in encoded[p::accelerator.num_processes] if enc is not None]
+                  for p in range(accelerator.num_processes)]
+        batch = shares[accelerator.process_index]
+        answer_tokens = sum(_n_answer(enc) for share in shares for enc in share)
+        if not all(shares):  # a share left empty by too-long examples: every process skips the step alike
+            bar.update(1)
+            continue
+        loss, n_tokens = batch_loss(model, batch, pad_id, accelerator.device, answer_tokens)
         accelerator.backward(loss * accelerator.num_processes)  # DDP averages gradients over the processes
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
         losses.append(float(accelerator.reduce(loss.detach().reshape(1), reduction="sum")[0]))  # the batch's mean
-        tokens_seen += int(mask.sum())
+        tokens_seen += n_tokens
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if (step + 1) % config["checkpoint_every"] == 0 and step + 1 < steps and accelerator.is_main_process:
@@ -285,10 +285,11 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     if accelerator.is_main_process:
         model = accelerator.unwrap_model(model)
         model.eval()
-        training = {"domains": [s.domain for s in sources], "examples": len(examples), "skipped_too_long": skipped,
+        training = {"domains": [s.domain for s in sources], "examples": len(items), "skipped_too_long": skipped,
                     "steps": steps, "resumed_from": start_step, "seconds": round(seconds, 1),
                     "tokens": tokens_seen, "device": str(accelerator.device),
                     "processes": accelerator.num_processes, "hyperparameters": config,
+                    "initialised_from": _provenance(init_from),
                     "first_losses": [round(x, 4) for x in losses[:5]], "last_losses": [round(x, 4) for x in losses[-5:]]}
         manifest = finish_expert(model, tokenizer, sources, out, name=name, base=base_model, config=config,
                                  training=training, force=force, progress=progress)
@@ -296,6 +297,43 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return manifest
+
+
+def batch_loss(model, batch, pad_id: int, device, answer_tokens: int, answer_logits_only: bool = True):
+    """(loss, non-padding tokens) of one process's share of a step.
+
+    Answers end every row (left padding), so only the last ``keep`` positions need logits:
+    the vocabulary projection (49k columns) and its fp32 copy are the biggest tensors of a
+    step, and most positions are prompt. ``answer_logits_only=False`` computes them all
+    (the old step, kept for the throughput benchmark's baseline)."""
+    input_ids, labels, mask, positions = _left_padded(batch, pad_id, device)
+    keep = max(sum(1 for t in lab if t != -100) for _, lab in batch) + 1 if answer_logits_only else 0
+    logits = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
+    return _step_loss(logits, labels[:, -keep:] if keep else labels, answer_tokens), int(mask.sum())
+
+
+def _provenance(init_from) -> dict | None:
+    """What a warm-started expert started from: its name, adapter sha256 and training steps."""
+    if init_from is None:
+        return None
+    from .library import load_expert
+    m = load_expert(init_from, verify=False).manifest
+    return {"name": m["name"], "adapter_sha256": m["files"]["adapter_model.safetensors"],
+            "steps": m.get("training", {}).get("steps"),
+            "initialised_from": m.get("training", {}).get("initialised_from")}
+
+
+def _left_padded(batch, pad_id: int, device):
+    """Tensors for a batch padded on the left, with position ids that skip the padding."""
+    import torch
+
+    width = max(len(ids) for ids, _ in batch)
+    pad = [width - len(ids) for ids, _ in batch]
+    input_ids = torch.tensor([[pad_id] * p + ids for p, (ids, _) in zip(pad, batch)], device=device)
+    labels = torch.tensor([[-100] * p + lab for p, (_, lab) in zip(pad, batch)], device=device)
+    mask = torch.tensor([[0] * p + [1] * len(ids) for p, (ids, _) in zip(pad, batch)], device=device)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return input_ids, labels, mask, positions
 
 
 def _n_answer(example) -> int:

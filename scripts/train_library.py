@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     ap.add_argument("--unified-out", default=str(ROOT / "runs" / "unified"))
     ap.add_argument("--max-steps", type=int, help="steps per expert (default: train_defaults.toml)")
     ap.add_argument("--set", nargs="*", default=[], help="other overrides, key=value")
+    ap.add_argument("--init-from", help="a library folder: each expert starts from its namesake there "
+                    "(a warm start, e.g. to teach shipped experts a new recipe in fewer steps)")
     args = ap.parse_args(argv)
 
     overrides = parse_overrides(args.set)
@@ -65,7 +67,9 @@ def main(argv=None) -> int:
             print(f"{domain}: done, skipping")
             continue
         started = time.time()
-        manifest = train([catalog_source(domain)], out, name=domain, config=config, resume=True)
+        init = Path(args.init_from) / domain if args.init_from else None
+        manifest = train([catalog_source(domain)], out, name=domain, config=config, resume=True,
+                         init_from=init if init is not None and (init / "expert.json").exists() else None)
         print(f"{domain}: dev {manifest['dev']} in {time.time() - started:.0f}s", flush=True)
     return 0
 

@@ -129,6 +129,38 @@ def test_cat_is_exact_and_svd_reports_its_error(tiny, tmp_path):
     assert 0.05 < low["relative_error_mean"] < 1.0
 
 
+def test_truncate_lora_is_the_best_low_rank_approximation():
+    from samedge.merge.adapter import truncate_lora
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(8, 40)), rng.normal(size=(30, 8))
+    dense = b @ a
+    same_a, same_b, err = truncate_lora(a, b, 8)
+    assert err < 1e-6 and np.abs(same_b @ same_a - dense).max() < 1e-4
+    low_a, low_b, err = truncate_lora(a, b, 3)
+    u, s, vt = np.linalg.svd(dense)
+    best = (u[:, :3] * s[:3]) @ vt[:3]
+    assert low_a.shape == (3, 40) and low_b.shape == (30, 3)
+    assert np.abs(low_b @ low_a - best).max() < 1e-4
+    assert abs(err - np.sqrt((s[3:] ** 2).sum() / (s ** 2).sum())) < 1e-6
+
+
+def test_a_shrunk_expert_loads_and_merges_to_the_truncated_delta(tiny, tmp_path):
+    from samedge.merge import merged_deltas
+    from samedge.merge.adapter import shrink_expert
+
+    expert = tiny["experts"][0]
+    manifest = shrink_expert(expert, 2, tmp_path / "small", dtype="float32")
+    small = load_expert(tmp_path / "small")  # sha256 of the new files verified
+    assert small.manifest["lora"]["r"] == 2 and small.scale == 1.0 == manifest["lora"]["alpha"] / 2
+    assert manifest["lora"]["truncated_from"]["r"] == expert.manifest["lora"]["r"]
+    module = "model.layers.0.mlp.up_proj"
+    full, _ = merged_deltas([expert], [1.0], "linear", {}, tiny["base_id"])
+    shrunk, _ = merged_deltas([small], [1.0], "linear", {}, tiny["base_id"])
+    u, s, vt = np.linalg.svd(full[module]().astype(np.float64))
+    assert np.abs(shrunk[module]() - (u[:, :2] * s[:2]) @ vt[:2]).max() < 1e-4
+
+
 def test_refusals(tiny, tmp_path):
     experts = tiny["experts"]
     with pytest.raises(MergeError, match="no parameter"):

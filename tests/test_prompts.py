@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import random
-
 from hypothesis import given, settings, strategies as st
 
 from samedge.data.labels import Label, make_label
 from samedge.prompts import (IM_END, IM_START, NONE_ANSWER, align, build_prompt, clean_text,
-                             format_answer, parse_answer, split_prompt, training_labels)
+                             format_answer, parse_answer, split_prompt)
 
 LABELS = [make_label("person"), make_label("location"), make_label("Character_Name")]
 
@@ -47,16 +45,6 @@ def test_format_answer_is_in_text_order_and_parses_back():
     assert align(text, parsed.pairs).entities == sorted(entities, key=lambda e: e["start"])
     assert format_answer([]) == NONE_ANSWER
     assert format_answer(entities, [make_label("person")]) == "person: Ann\nperson: Bob"
-
-
-def test_training_labels_keep_domain_labels_and_add_few_negatives():
-    domain = [make_label("person"), make_label("location")]
-    pool = [make_label(x) for x in ("court", "law", "person", "date", "money")]
-    for seed in range(20):
-        labels = training_labels(domain, pool, random.Random(seed), max_negatives=3)
-        names = [lab.name for lab in labels]
-        assert {"person", "location"} <= set(names)
-        assert len(names) == len(set(names)) <= 5
 
 
 # --- parser -------------------------------------------------------------------------

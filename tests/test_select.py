@@ -91,7 +91,15 @@ def test_k_larger_than_library_selects_all():
     assert math.isclose(sum(e.weight for e in report.experts), 1.0)
 
 
-@pytest.mark.parametrize("k", [0, -1, 1.5, True, None])
+def test_auto_k_keeps_the_experts_near_the_best_score():
+    # One expert stands out: it alone is merged; several close to the best: all of them (at most 5).
+    assert top_k({"a": 0.6, "b": 0.3, "c": 0.2}, "auto", ratio=0.8) == ["a"]
+    assert top_k({"a": 0.6, "b": 0.5, "c": 0.49, "d": 0.1}, "auto", ratio=0.8) == ["a", "b", "c"]
+    assert len(top_k({n: 0.5 for n in "abcdefg"}, "auto")) == registry.AUTO_K_MAX
+    assert top_k({"a": 0.0, "b": 0.0}, "auto") == ["a"], "nobody scores: the first by the tie rule"
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True, None, "many"])
 def test_bad_k_is_refused(k):
     with pytest.raises(UserError, match="k must be"):
         select_by_similarity(unit(1, 0), library(a=unit(1, 0)), k=k, embedder=FP)

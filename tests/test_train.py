@@ -210,3 +210,31 @@ def test_experts_add_refuses_bad_adapters(tiny_base, home, monkeypatch):
     (unsafe / "expert.json").write_text(json.dumps(manifest))
     with pytest.raises(IntegrityError, match="unsafe path"):
         library.add(unsafe)
+
+
+def test_answer_only_logits_give_the_loss_of_full_logits_with_left_padding(tiny_base):
+    # The step computes logits only at the answer positions of a left-padded batch; the loss and
+    # its gradient must equal those of the plain right-padded forward over every position.
+    from transformers import AutoModelForCausalLM
+
+    from samedge.train import _step_loss, batch_loss
+
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    batch = [([5, 6, 7, 8, 9, 10], [-100, -100, -100, -100, 9, 10]), ([11, 12, 13], [-100, 12, 13]),
+             ([3, 4, 5, 6, 7, 8, 9, 10, 11], [-100] * 7 + [10, 11])]
+    n_answer = 6
+    loss, n_tokens = batch_loss(model, batch, 0, "cpu", n_answer)
+    loss.backward()
+    fast = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    width = 9
+    ids = torch.tensor([i + [0] * (width - len(i)) for i, _ in batch])
+    labels = torch.tensor([lab + [-100] * (width - len(lab)) for _, lab in batch])
+    mask = torch.tensor([[1] * len(i) + [0] * (width - len(i)) for i, _ in batch])
+    reference = _step_loss(model(input_ids=ids, attention_mask=mask).logits, labels, n_answer)
+    reference.backward()
+    assert n_tokens == 18
+    assert abs(float(loss) - float(reference)) < 1e-5
+    for name, p in model.named_parameters():
+        assert torch.allclose(fast[name], p.grad, atol=1e-5), name

@@ -21,8 +21,10 @@ import click
 @click.option("--base", type=click.Path(file_okay=False), help="A local llama-family HF folder as the base (default: SmolLM2-135M-Instruct).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run from its last checkpoint.")
 @click.option("--force", is_flag=True, help="Replace an existing expert at --out.")
+@click.option("--init-from", type=click.Path(file_okay=False, exists=True),
+              help="Start from this expert's adapter (same rank and alpha) instead of a fresh one.")
 @click.option("--json", "as_json", is_flag=True, help="Print the expert manifest as JSON.")
-def train(domain, data, dev, labels, out, name, unified, config, overrides, max_steps, base, resume, force, as_json):
+def train(domain, data, dev, labels, out, name, unified, config, overrides, max_steps, base, resume, force, init_from, as_json):
     """Train a LoRA domain expert (PEFT SFT, loss on answer tokens only).
 
     \b
@@ -55,7 +57,7 @@ def train(domain, data, dev, labels, out, name, unified, config, overrides, max_
     else:
         sources = [catalog_source(domains[0])]
     manifest = run_train(sources, out, name=name or ("unified" if unified else domains[0]), config=cfg,
-                         base=base, resume=resume, force=force)
+                         base=base, resume=resume, force=force, init_from=init_from)
     if manifest is None:  # a non-main accelerate process
         return
     if as_json:

@@ -68,11 +68,14 @@ def select_combined(target, experts: Sequence, *, k: int = DEFAULT_K, candidates
                     weighting: str = DEFAULT_WEIGHTING, temperature: float = DEFAULT_TEMPERATURE,
                     threads: int | None = None, embedder=None, **inputs) -> registry.SelectionReport:
     """Both criteria: the top ``candidates`` (default 2k) by similarity are scored on sampled target
-    instances; the top ``k`` of those by performance are merged, weighted by performance."""
+    instances; the top ``k`` of those by performance (``k="auto"``: those near the best) are merged,
+    weighted by performance."""
     by_similarity = select_experts(target, experts, k=len(experts), strategy="similarity", weighting="uniform",
                                    threads=threads, embedder=embedder, **inputs)
     similarity_of = {e.name: e.similarity for e in by_similarity.experts}
-    shortlist = set(by_similarity.selected_names()[:candidates or 2 * k])
+    if candidates is None:  # 2k, and as many as for the default k=3 when k is chosen per target
+        candidates = 2 * (registry.AUTO_K_MAX_SHORTLIST if k == registry.AUTO_K else k)
+    shortlist = set(by_similarity.selected_names()[:candidates])
     report = select_experts(target, [e for e in experts if e.name in shortlist], k=k, strategy="performance",
                             weighting=weighting, temperature=temperature, threads=threads, **inputs)
     for row in report.experts:

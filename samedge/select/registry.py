@@ -133,13 +133,30 @@ def ranking(scores: Mapping[str, float]) -> list[str]:
     return sorted(scores, key=lambda name: (-scores[name], name))
 
 
-def top_k(scores: Mapping[str, float], k: int) -> list[str]:
-    """The k best names under :data:`TIE_RULE`; k larger than the library keeps them all."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise UserError(f"k must be a whole number >= 1, got {k!r}")
+AUTO_K = "auto"
+AUTO_K_MAX = 5
+# With k="auto", experts scoring at least this share of the best score are merged. Each added
+# expert brings its own false positives, so a weak one costs more than it adds (chosen on dev:
+# BENCHMARKS.md, "Build defaults").
+AUTO_K_RATIO = 0.8
+AUTO_K_MAX_SHORTLIST = 3  # combined selection scores 2 x this many candidates when k is "auto"
+
+
+def top_k(scores: Mapping[str, float], k, ratio: float = AUTO_K_RATIO) -> list[str]:
+    """The k best names under :data:`TIE_RULE`; k larger than the library keeps them all.
+
+    ``k="auto"`` keeps every expert within ``ratio`` of the best score (1 to AUTO_K_MAX of them),
+    so a target where one expert stands out gets that one, and one where several do well gets
+    several."""
     if not scores:
         raise UserError("the expert library is empty: there is nothing to select")
-    return ranking(scores)[:k]
+    ranked = ranking(scores)
+    if k == AUTO_K:
+        best = scores[ranked[0]]
+        return [n for n in ranked[:AUTO_K_MAX] if best > 0 and scores[n] >= ratio * best] or ranked[:1]
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise UserError(f"k must be a whole number >= 1 or {AUTO_K!r}, got {k!r}")
+    return ranked[:k]
 
 
 def select_with(strategy: str, experts: Mapping[str, Mapping], k: int, *,
@@ -160,5 +177,5 @@ def select_with(strategy: str, experts: Mapping[str, Mapping], k: int, *,
     rows = [ExpertScore(name, rank=i, selected=name in weight_of, weight=weight_of.get(name, 0.0),
                         **{chosen.fills: scores[name]})
             for i, name in enumerate(ranking(scores), start=1)]
-    return SelectionReport(strategy=strategy, ranked_by=chosen.fills, k=min(k, len(scores)),
+    return SelectionReport(strategy=strategy, ranked_by=chosen.fills, k=len(keep),
                            weighting=rule, experts=rows)
