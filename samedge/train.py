@@ -90,6 +90,44 @@ class Source:
     description: str = ""
 
 
+def catalog_source(domain: str) -> Source:
+    """A shared-catalog domain: its train split (or, without one, its dev split minus a held-out part)."""
+    from .data.catalog import get_domain, load_split
+
+    d = get_domain(domain)
+    if "train" in d.splits:
+        train, dev = load_split(domain, "train"), load_split(domain, "dev")
+    else:  # jnlpba ships dev and test only: train on dev, hold out a fixed 10% of it.
+        docs = load_split(domain, "dev")
+        rng = random.Random(1234)
+        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
+        train = [doc for i, doc in enumerate(docs) if i not in held]
+        dev = [doc for i, doc in enumerate(docs) if i in held]
+    return Source(domain, d.labels, train, dev, d.description)
+
+
+def file_source(domain: str, data: str | Path, dev: str | Path | None = None, labels=None) -> Source:
+    """A user's own data file (JSONL with spans or CoNLL); the label set defaults to the labels found."""
+    from .data.labels import make_label
+    from .data.loading import load_documents
+
+    docs = load_documents(data, need_entities=True)
+    if labels is None:
+        names = sorted({e["label"] for d in docs for e in d["entities"]})
+        labels = [make_label(n) for n in names]
+    names = {lab.name for lab in labels}
+    docs = [dict(d, entities=[dict(e, label=make_label(e["label"]).name) for e in d["entities"]]) for d in docs]
+    docs = [dict(d, entities=[e for e in d["entities"] if e["label"] in names]) for d in docs]
+    if dev is not None:
+        dev_docs = load_documents(dev, need_entities=True)
+    else:
+        rng = random.Random(1234)
+        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
+        dev_docs = [d for i, d in enumerate(docs) if i in held]
+        docs = [d for i, d in enumerate(docs) if i not in held]
+    return Source(domain, labels, docs, dev_docs)
+
+
 def make_example(doc: dict, labels: list, rng: random.Random, recipe: Recipe) -> tuple[str, str]:
     """(prompt, answer) for one document, its label list varied by the recipe (samedge.recipe)."""
     shown = shown_labels(labels, vocabulary(), rng, recipe)
