@@ -299,8 +299,9 @@ HIPE = ("TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FIN
 
 
 def test_hipe_sentences_end_at_end_of_sentence_and_documents(tmp_path):
-    docs = read_hipe(write(tmp_path, "h.tsv", HIPE))
+    docs = read_hipe(write(tmp_path, "h.tsv", HIPE), no_space_after=True)
     assert [d["text"] for d in docs] == ["The Hon. Peter, of Poole", "Left", "Next"]
+    assert read_hipe(write(tmp_path, "h.tsv", HIPE))[0]["text"] == "The Hon . Peter , of Poole"
     assert spans(docs[0]) == [("Hon. Peter", "pers"), ("Poole", "LOC")]
     assert_offsets_exact(docs)
 
@@ -308,7 +309,7 @@ def test_hipe_sentences_end_at_end_of_sentence_and_documents(tmp_path):
 def test_hipe_cuts_inside_a_mention_only_on_request(tmp_path):
     with pytest.warns(UserWarning, match="1 I- tags start a mention"):
         docs = read_hipe(write(tmp_path, "h.tsv", HIPE), whole_mentions=False, lowercase=True)
-    assert [d["text"] for d in docs][:2] == ["The Hon.", "Peter, of Poole"]
+    assert [d["text"] for d in docs][:2] == ["The Hon .", "Peter , of Poole"]
     assert spans(docs[1]) == [("Peter", "pers"), ("Poole", "loc")]
 
 

@@ -15,7 +15,9 @@ Choices, for a flat NER view:
   ajmc) run across such a flag, sentence-splitter errors such as "Mr. | Peter Smith".
   Kept whole, "Mr. Peter Smith" stays one person. SOURCE.md cuts at every flag, which
   splits those mentions in two; ``whole_mentions=False`` reproduces its counts.
-- ``NoSpaceAfter`` in MISC joins a token to the next, so the text reads as printed.
+- Tokens are joined with single spaces, as in every other catalog domain, so that each
+  mention starts and ends on a whitespace token (the CoNLL writer and the evaluation
+  tests rely on it). ``no_space_after=True`` honours ``NoSpaceAfter`` (text as printed).
 - ``lowercase=True`` folds tag types to lower case, so that topres19th's ``LOC`` and
   ajmc/hipe2020's ``loc`` are one type when the sub-corpora are read as one domain.
 """
@@ -34,7 +36,8 @@ DOCUMENT_START = "# hipe2022:document_id"
 
 
 def read_hipe(path: str | Path, column: str = "NE-COARSE-LIT", id_prefix: str | None = None,
-              lowercase: bool = False, whole_mentions: bool = True) -> list[dict]:
+              lowercase: bool = False, whole_mentions: bool = True,
+              no_space_after: bool = False) -> list[dict]:
     """One document per sentence, entities from ``column``."""
     path = Path(path)
     prefix = id_prefix if id_prefix is not None else path.stem
@@ -88,7 +91,7 @@ def read_hipe(path: str | Path, column: str = "NE-COARSE-LIT", id_prefix: str | 
         if cut_pending and not (whole_mentions and tag.startswith("I-") and sentence
                                 and sentence[-1][2][2:] == tag[2:]):
             flush()
-        sentence.append((lineno, token, tag, "NoSpaceAfter" not in misc))
+        sentence.append((lineno, token, tag, not (no_space_after and "NoSpaceAfter" in misc)))
         cut_pending = "EndOfSentence" in misc
     flush()
     if header is None:
