@@ -57,10 +57,12 @@ def compute_centroid(texts: list[str], max_texts: int) -> dict | None:
 
 
 def write_expert(folder: Path, *, name, domain, description, labels, base, training, dev, lora,
-                 centroid_texts, max_centroid_texts=256) -> dict:
-    """Write ``expert.json`` into ``folder`` (which already holds the adapter files)."""
+                 centroid_texts, max_centroid_texts=256, licence: str = "") -> dict:
+    """Write ``expert.json`` into ``folder`` (which already holds the adapter files).
+    ``licence``: the training data's (SPDX-like), when known."""
     manifest = {
         "format": EXPERT_FORMAT, "name": name, "domain": domain, "description": description,
+        **({"licence": licence} if licence else {}),
         "labels": [lab.to_dict() for lab in labels], "base": base, "lora": lora,
         "training": training, "dev": dev,
         "centroid": compute_centroid(centroid_texts, max_centroid_texts),
@@ -109,6 +111,7 @@ class Expert:
 
     def summary(self) -> dict:
         return {"name": self.name, "domain": self.manifest["domain"],
+                "licence": self.manifest.get("licence", ""),
                 "labels": [lab.name for lab in self.labels], "dev_f1": self.dev_f1,
                 "rank": self.manifest["lora"]["r"], "size_bytes": self.size, "path": str(self.path)}
 

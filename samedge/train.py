@@ -88,6 +88,7 @@ class Source:
     train: list
     dev: list
     description: str = ""
+    licence: str = ""  # the training data's, SPDX-like; "" when unknown (a user's file)
 
 
 def catalog_source(domain: str) -> Source:
@@ -103,7 +104,7 @@ def catalog_source(domain: str) -> Source:
         held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
         train = [doc for i, doc in enumerate(docs) if i not in held]
         dev = [doc for i, doc in enumerate(docs) if i in held]
-    return Source(domain, d.labels, train, dev, d.description)
+    return Source(domain, d.labels, train, dev, d.description, d.licence)
 
 
 def file_source(domain: str, data: str | Path, dev: str | Path | None = None, labels=None) -> Source:
@@ -456,7 +457,8 @@ def finish_expert(model, tokenizer, sources, out: Path, *, name, base, config, t
                                 lora={"r": config["r"], "alpha": config["alpha"],
                                       "target_modules": list(config["target_modules"]),
                                       "dtype": config["save_dtype"]},
-                                centroid_texts=texts, max_centroid_texts=config["centroid_texts"])
+                                centroid_texts=texts, max_centroid_texts=config["centroid_texts"],
+                                licence=" AND ".join(dict.fromkeys(s.licence for s in sources if s.licence)))
     return manifest
 
 

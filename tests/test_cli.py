@@ -83,3 +83,36 @@ def test_import_stays_light():
             "print(sorted(m for m in ('torch', 'llama_cpp', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_experts_list_shows_the_training_data_licence(tmp_path):
+    import json
+
+    def expert(name, **extra):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "adapter_model.safetensors").write_bytes(b"x" * 10)
+        manifest = {"format": "samedge-expert/1", "name": name, "domain": name, "labels": [],
+                    "base": {"base_id": "ab"}, "lora": {"r": 4, "alpha": 8}, "centroid": None,
+                    "files": {"adapter_model.safetensors": "00"}, **extra}
+        (folder / "expert.json").write_text(json.dumps(manifest))
+
+    expert("zz_finance", licence="CC-BY-NC-4.0")
+    expert("zz_voice", licence="CC0-1.0")
+    expert("zz_old")  # written before manifests recorded a licence
+    result = CliRunner().invoke(main, ["experts", "list", "--library", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "licence" in rows["name"]
+    assert "CC-BY-NC-4.0 (non-commercial)" in rows["zz_finance"]
+    assert "CC0-1.0" in rows["zz_voice"] and "non-commercial" not in rows["zz_voice"]
+    assert " - " in rows["zz_old"]
+
+
+def test_catalog_domain_licence_reaches_the_training_source(monkeypatch):
+    from samedge.data import catalog
+    from samedge.train import catalog_source
+
+    monkeypatch.setattr(catalog, "load_split", lambda name, split, **kw: [{"id": split, "text": "x", "entities": []}])
+    source = catalog_source("finer_ord")
+    assert source.licence == "CC-BY-NC-4.0" and catalog.get_domain("finer_ord").non_commercial

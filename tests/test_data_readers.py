@@ -261,3 +261,174 @@ def test_load_documents_picks_the_reader(tmp_path):
     assert load_documents(write(tmp_path, "x.conll", "a\tO\n"))[0]["text"] == "a"
     with pytest.raises(UserError, match="no such file"):
         load_documents(tmp_path / "missing.jsonl")
+
+
+# --- readers of the domains added on 2026-12-02 ----------------------------------------
+
+from samedge.data.finer_ord import read_finer_ord  # noqa: E402
+from samedge.data.hipe import read_hipe  # noqa: E402
+from samedge.data.litbank import read_litbank  # noqa: E402
+from samedge.data.snips import read_snips  # noqa: E402
+from samedge.data.spans import squeeze_spaces  # noqa: E402
+from samedge.data.tasteset import parse_span, read_tasteset  # noqa: E402
+
+
+def test_squeeze_spaces_moves_offsets_and_trims_spans():
+    text, spans = squeeze_spaces("  Is  Babar:\nKing  playing ", [(4, 18, "movie"), (19, 26, "verb")])
+    assert text == "Is Babar: King playing"
+    assert [text[s:e] for s, e, _ in spans] == ["Babar: King", "playing"]
+    with pytest.raises(ValueError):
+        squeeze_spaces("a   b", [(1, 3, "x")])
+
+
+HIPE = ("TOKEN\tNE-COARSE-LIT\tNE-COARSE-METO\tNE-FINE-LIT\tNE-FINE-METO\tNE-FINE-COMP\tNE-NESTED\t"
+        "NEL-LIT\tNEL-METO\tMISC\n"
+        "# hipe2022:document_id = doc-1\n"
+        "# hipe2022:dataset = topres19th\n"
+        "The\tO\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "Hon\tB-pers\t_\t_\t_\t_\t_\t_\t_\tNoSpaceAfter\n"
+        ".\tI-pers\t_\t_\t_\t_\t_\t_\t_\tEndOfSentence\n"
+        "Peter\tI-pers\t_\t_\t_\t_\t_\t_\t_\tNoSpaceAfter\n"
+        ",\tO\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "of\tO\t_\t_\t_\t_\t_\t_\t_\t_\n"
+        "Poole\tB-LOC\t_\t_\t_\t_\t_\t_\t_\tNoSpaceAfter|EndOfSentence\n"
+        "Left\tO\t_\t_\t_\t_\t_\t_\t_\tEndOfLine\n"
+        "\n"
+        "# hipe2022:document_id = doc-2\n"
+        "Next\tO\t_\t_\t_\t_\t_\t_\t_\t_\n")
+
+
+def test_hipe_sentences_end_at_end_of_sentence_and_documents(tmp_path):
+    docs = read_hipe(write(tmp_path, "h.tsv", HIPE), no_space_after=True)
+    assert [d["text"] for d in docs] == ["The Hon. Peter, of Poole", "Left", "Next"]
+    assert read_hipe(write(tmp_path, "h.tsv", HIPE))[0]["text"] == "The Hon . Peter , of Poole"
+    assert spans(docs[0]) == [("Hon. Peter", "pers"), ("Poole", "LOC")]
+    assert_offsets_exact(docs)
+
+
+def test_hipe_cuts_inside_a_mention_only_on_request(tmp_path):
+    with pytest.warns(UserWarning, match="1 I- tags start a mention"):
+        docs = read_hipe(write(tmp_path, "h.tsv", HIPE), whole_mentions=False, lowercase=True)
+    assert [d["text"] for d in docs][:2] == ["The Hon .", "Peter , of Poole"]
+    assert spans(docs[1]) == [("Peter", "pers"), ("Poole", "loc")]
+
+
+@pytest.mark.parametrize("line, what", [
+    ("Hon\tB-pers\t_\n", "columns"),
+    ("Hon\tX-pers\t_\t_\t_\t_\t_\t_\t_\t_\n", "invalid tag"),
+    ("Hon\t_\t_\t_\t_\t_\t_\t_\t_\t_\n", "not annotated"),
+])
+def test_hipe_malformed_line_names_file_and_line(tmp_path, line, what):
+    lines = HIPE.splitlines(keepends=True)
+    lines[4] = line
+    path = write(tmp_path, "bad.tsv", "".join(lines))
+    with pytest.raises(UserError, match=re.escape(f"{path}:5: ") + f".*{what}"):
+        read_hipe(path)
+
+
+LITBANK = ("Sir\tB-PER\tB-PER\tO\tO\t\n"
+           "Walter\tO\tI-PER\tO\tO\t\n"
+           "of\tO\tO\tO\tO\t\n"
+           "Kellynch\tB-FAC\tO\tO\tO\t\n"
+           "Hall\tI-FAC\tO\tO\tO\t\n"
+           "\n"
+           "the\tB-PER\tO\tO\tO\t\n"
+           "man\tI-PER\tO\tO\tO\t\n"
+           "\n")
+
+
+def test_litbank_keeps_outermost_mentions(tmp_path):
+    docs = read_litbank(write(tmp_path, "b.tsv", LITBANK))
+    assert [d["text"] for d in docs] == ["Sir Walter of Kellynch Hall", "the man"]
+    assert spans(docs[0]) == [("Sir Walter", "PER"), ("Kellynch Hall", "FAC")]
+    nested = read_litbank(write(tmp_path, "b.tsv", LITBANK), layers="all")
+    assert spans(nested[0]) == [("Sir", "PER"), ("Sir Walter", "PER"), ("Kellynch Hall", "FAC")]
+    assert_offsets_exact(docs + nested)
+
+
+def test_litbank_malformed_line(tmp_path):
+    path = write(tmp_path, "b.tsv", LITBANK.replace("Hall\tI-FAC\tO\tO\tO\t\n", "Hall\tI-FAC\tO\n"))
+    with pytest.raises(UserError, match=re.escape(f"{path}:5: ")):
+        read_litbank(path)
+
+
+FINER = ("gold_label,gold_token,doc_idx,sent_idx\n"
+         "5,Bank,0,0\n6,of,0,0\n6,Kenya,0,0\n0,\"rose,\",0,0\n"
+         "4,York,0,1\n0,fell,0,1\n1,Ann,1,0\n")
+
+
+def test_finer_ord_integer_tags_and_sentences(tmp_path):
+    docs = read_finer_ord(write(tmp_path, "f.csv", FINER))
+    assert [d["text"] for d in docs] == ["Bank of Kenya rose,", "York fell", "Ann"]
+    # 4 = I-LOC with no B-LOC before it starts a mention, as SOURCE.md counts it.
+    assert [spans(d) for d in docs] == [[("Bank of Kenya", "ORG")], [("York", "LOC")], [("Ann", "PER")]]
+
+
+def test_finer_ord_malformed_line(tmp_path):
+    path = write(tmp_path, "f.csv", FINER.replace("4,York", "9,York"))
+    with pytest.raises(UserError, match=re.escape(f"{path}:6: ") + ".*0-6"):
+        read_finer_ord(path)
+
+
+SNIPS = {"GetWeather": [
+    {"data": [{"text": "will it  rain in "}, {"text": "Paris ", "entity": "city"},
+              {"text": "tomorrow\nnight", "entity": "timeRange"}]},
+    {"data": [{"text": "play "}, {"text": "Pop Punk \ud83c\udf55", "entity": "playlist"}]},
+]}
+
+
+def test_snips_chunks_become_spans(tmp_path):
+    docs = read_snips(write(tmp_path, "s.json", json.dumps(SNIPS)))
+    assert docs[0]["text"] == "will it rain in Paris tomorrow night"
+    assert spans(docs[0]) == [("Paris", "city"), ("tomorrow night", "timeRange")]
+    assert spans(docs[1]) == [("Pop Punk \U0001F355", "playlist")]
+
+
+def test_snips_reads_a_surrogate_pair_written_as_utf8(tmp_path):
+    # The CESU-8 bytes of upstream's PlayMusic file: one emoji as two 3-byte surrogates.
+    raw = '{"I": [{"data": [{"text": "x \\u0000"}]}]}'.replace("\\u0000", "\ud83c\udf55")
+    path = write(tmp_path, "s.json", raw.encode("utf-8", errors="surrogatepass"))
+    assert read_snips(path)[0]["text"] == "x \U0001F355"
+
+
+@pytest.mark.parametrize("content, where", [
+    ('{"I": [{"data": [{"text": "a"}]},\n  {"data": [}]}', ":2: invalid JSON"),
+    ('{"I": [{"data": [{"entity": "city"}]}]}', ": I query 0: chunk 0"),
+    ('{"I": [{"data": [{"text": "  ", "entity": "city"}]}]}', ": I query 0: a city span"),
+])
+def test_snips_malformed_input(tmp_path, content, where):
+    path = write(tmp_path, "s.json", content)
+    with pytest.raises(UserError, match=re.escape(f"{path}{where}")):
+        read_snips(path)
+
+
+def tasteset_csv(text, entities):
+    return "ingredients,ingredients_entities\n" + '"' + text.replace('"', '""') + '","' + \
+        json.dumps(entities).replace('"', '""') + '"\n'
+
+
+def test_tasteset_discontinuous_mention_becomes_pieces(tmp_path):
+    text = "1 cup cheese (or Gouda)\n\n2 packs vanilla pudding (or chocolate)"
+    ents = [{"span": "[(0, 1), ]", "type": "QUANTITY", "entity": "1"},
+            {"span": "[(6, 12), (17, 22), ]", "type": "FOOD", "entity": "cheese Gouda"},
+            {"span": "[(33, 48), ]", "type": "FOOD", "entity": "vanilla pudding"},
+            {"span": "[(41, 48), (53, 62), ]", "type": "FOOD", "entity": "pudding chocolate"}]
+    docs = read_tasteset(write(tmp_path, "t.csv", tasteset_csv(text, ents)), id_prefix="t")
+    assert [d["id"] for d in docs] == ["t/r0000-0", "t/r0000-2"]  # the blank line is no document
+    assert spans(docs[0]) == [("1", "QUANTITY"), ("cheese", "FOOD"), ("Gouda", "FOOD")]
+    # A piece inside a contiguous mention ("pudding" of "vanilla pudding") is dropped: flat entities.
+    assert spans(docs[1]) == [("vanilla pudding", "FOOD"), ("chocolate", "FOOD")]
+    assert_offsets_exact(docs)
+
+
+def test_parse_span_is_strict():
+    assert parse_span("[(8, 21), (37, 41), ]") == [(8, 21), (37, 41)]
+    for bad in ("[]", "(1, 2)", "[(2, 1), ]", "[(1, x), ]"):
+        with pytest.raises(ValueError):
+            parse_span(bad)
+
+
+def test_tasteset_malformed_row_names_file_and_line(tmp_path):
+    path = write(tmp_path, "t.csv", tasteset_csv("1 cup\nsugar", [{"span": "[(0, 99), ]", "type": "FOOD"}]))
+    with pytest.raises(UserError, match=re.escape(f"{path}:3: recipe 0: ") + ".*runs past"):
+        read_tasteset(path)

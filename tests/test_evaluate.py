@@ -123,11 +123,11 @@ def perturb(docs, labels, rng, rate):
     out = []
     for d in docs:
         toks = token_spans(d["text"])
-        index = {start: i for i, (start, _) in enumerate(toks)}
-        ends = {end: i for i, (_, end) in enumerate(toks)}
         entities = []
         for e in d["entities"]:
-            first, last, label = index[e["start"]], ends[e["end"]], e["label"]
+            # The tokens the entity touches (snips, tasteset: "Paris?" holds the city "Paris").
+            touched = [i for i, (s, end) in enumerate(toks) if s < e["end"] and e["start"] < end]
+            first, last, label = touched[0], touched[-1], e["label"]
             roll = rng.random()
             if roll < rate:
                 continue  # drop

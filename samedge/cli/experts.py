@@ -17,7 +17,8 @@ def experts():
 @library_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_cmd(library, as_json):
-    """Name, domain, labels, dev F1 and size of every expert."""
+    """Name, dev F1, size, training-data licence and labels of every expert."""
+    from ..data.catalog import is_non_commercial
     from ..library import Library
 
     rows = [e.summary() for e in Library.open(library).experts(verify=False)]
@@ -27,10 +28,20 @@ def list_cmd(library, as_json):
     if not rows:
         click.echo("no experts")
         return
-    click.echo(f"{'name':<22}{'dev F1':>7}{'size':>9}  labels")
+    licences = {r["name"]: licence_cell(r["licence"], is_non_commercial(r["licence"])) for r in rows}
+    width = max(len("licence"), *map(len, licences.values()))
+    click.echo(f"{'name':<22}{'dev F1':>7}{'size':>9}  {'licence':<{width}}  labels")
     for r in rows:
         f1 = "-" if r["dev_f1"] is None else f"{r['dev_f1']:.1f}"
-        click.echo(f"{r['name']:<22}{f1:>7}{r['size_bytes'] / 1e6:>7.1f}MB  {', '.join(r['labels'])}")
+        click.echo(f"{r['name']:<22}{f1:>7}{r['size_bytes'] / 1e6:>7.1f}MB  {licences[r['name']]:<{width}}  "
+                   f"{', '.join(r['labels'])}")
+
+
+def licence_cell(licence: str, non_commercial: bool) -> str:
+    """"-" for manifests written before licences were recorded."""
+    if not licence:
+        return "-"
+    return f"{licence} (non-commercial)" if non_commercial else licence
 
 
 @experts.command("show")

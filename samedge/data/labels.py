@@ -105,6 +105,77 @@ DESCRIPTIONS = {
     "drug": "medicines and drugs",
     "gene": "genes",
     "hashtag": "hashtags and topics",
+    # Domains added on 2026-12-02 (CATALOG-ADDED.md).
+    "gene or gene product": "genes and the proteins or RNAs they encode",
+    "organism": "species and other taxa: mice, humans, E. coli",
+    "sequence feature": "DNA and RNA features: genes, promoters, exons, alleles, mutations",
+    "cellular component": "parts of a cell: nucleus, membrane, chromosome",
+    "facility": "buildings and built places: houses, rooms, roads, bridges",
+    "geopolitical entity": "places with a government: countries, cities, states",
+    "vehicle": "ships, carriages, trains, cars",
+    "passage reference": "references to lines or verses of a text: v. 123, l. 45",
+    "building": "named buildings: churches, inns, halls, stations",
+    "street": "named streets, squares and roads",
+    "action": "the verb of a lab step: add, centrifuge, incubate",
+    "reagent": "substances and solutions used in a protocol",
+    "modifier": "words qualifying an action or entity: gently, fresh, sterile",
+    "lab location": "lab containers and places: tube, plate, bench, ice",
+    "amount": "amounts of a substance: 5 ml, 2 drops",
+    "duration": "lengths of time: 5 minutes, overnight",
+    "method": "lab techniques: PCR, centrifugation, vortexing",
+    "device": "lab devices and instruments: centrifuge, pipette",
+    "temperature": "temperatures: 37 °C, room temperature, on ice",
+    "concentration": "concentrations: 10 mM, 70%",
+    "measure type": "what is measured: volume, OD, weight",
+    "number": "numbers that are not amounts or measures",
+    "speed": "speeds: 5000 rpm, 10,000 x g",
+    "generic measure": "other measurements: 3 cycles, 2 times",
+    "size": "sizes and lengths: 10 cm, 0.2 µm",
+    "mention": "words that refer back to an earlier entity: it, the mixture",
+    "seal": "lids and seals: cap, parafilm, foil",
+    "pH": "acidity: pH 7.4",
+    "food": "foods and ingredients",
+    "unit": "units of measure: cup, ounce, tablespoon",
+    "process": "how a food is prepared: chopped, melted, frozen",
+    "physical quality": "state, texture or size of a food: large, fresh, boneless",
+    "color": "colours: red, green, white",
+    "trade name": "brand and product names",
+    "taste": "flavours: sweet, salty, unsweetened",
+    "purpose": "what an ingredient is for: for frying, for garnish",
+    "example": "examples given for an ingredient: such as basil",
+    "diet": "diet labels: low-fat, gluten-free, vegan",
+    "part": "part of a food: breast, leaves, zest",
+    "possible substitute": "an alternative ingredient",
+    "excluded": "what to leave out of an ingredient",
+    "exclusive": "what an ingredient must be exactly",
+    "object type": "the kind of thing asked for: TV show, book, photograph",
+    "playlist": "playlist names",
+    "date or time": "dates, times and periods: tomorrow night, at 5 pm",
+    "rating value": "the rating given: 5, four",
+    "music item": "song, album, track, tune as a word",
+    "city": "cities and towns",
+    "restaurant type": "kinds of place to eat: bar, diner, pub",
+    "spatial relation": "nearby, close to, within walking distance",
+    "rating unit": "points, stars",
+    "playlist owner": "whose playlist: my, Jessica's",
+    "best rating": "the top of a rating scale: out of 6",
+    "party size": "the number of people in a booking",
+    "party description": "who a booking is for: my wife and me",
+    "state": "states and provinces",
+    "selector": "which one: this, the last, current",
+    "movie title": "film titles",
+    "music service": "streaming services: Spotify, Deezer",
+    "movie type": "kinds of film: animated movies",
+    "cinema name": "names of cinemas and cinema chains",
+    "playlist entry": "a song, album or artist to add to a playlist",
+    "sort order": "best, top-rated, most popular",
+    "weather temperature": "hot, cold, freezing",
+    "venue type": "kinds of venue: cinema, movie theatre",
+    "weather condition": "rain, snow, sunny",
+    "series part": "saga, chronicle, series",
+    "landmark": "geographic landmarks and natural sites",
+    "current location": "here, my location, current position",
+    "point of interest": "places a booking or forecast is for: a town, a hostel, a campus",
 }
 
 # Raw tag -> readable name, for raw tags that differ from their readable name.
@@ -120,11 +191,37 @@ RENAMES = {
     "chemicalelement": "chemical element", "Character_Name": "character name",
     "Restaurant_Name": "restaurant name", "creative-work": "creative work",
     "cell_type": "cell type", "cell_line": "cell line",
+    # Domains added on 2026-12-02: unambiguous abbreviations only.
+    "GENE": "gene or gene product", "GGP": "gene or gene product", "Species": "organism",
+    "Taxon": "organism", "SO": "sequence feature", "CHEBI": "chemical", "CL": "cell type",
+    "GO": "cellular component", "FAC": "facility", "GPE": "geopolitical entity", "VEH": "vehicle",
+    "pers": "person", "prod": "product",
 }
-KEEP_CASE = {"DNA", "RNA"}
+# A domain's own renames, applied first: plain words ("sort", "track", "Time") that mean
+# something narrower there than in a user's file, or another thing than elsewhere.
+DOMAIN_RENAMES = {
+    "wlp2020": {"Location": "lab location",  # tubes and benches, not places (mit_restaurant)
+                "Time": "duration", "Numerical": "number"},
+    "hipe2022_en": {"scope": "passage reference", "work": "creative work"},
+    "snips2017": {
+        "object_name": "creative work", "timeRange": "date or time", "artist": "musical artist",
+        "party_size_number": "party size", "party_size_description": "party description",
+        "object_select": "selector", "movie_name": "movie title", "service": "music service",
+        "location_name": "cinema name", "entity_name": "playlist entry", "sort": "sort order",
+        "condition_temperature": "weather temperature", "condition_description": "weather condition",
+        "object_location_type": "venue type", "object_part_of_series_type": "series part",
+        "geographic_poi": "landmark", "poi": "point of interest", "served_dish": "dish",
+        "track": "song", "facility": "amenity", "genre": "music genre",
+    },
+}
+KEEP_CASE = {"DNA", "RNA", "pH"}
 
 
-def readable_name(raw: str) -> str:
+def readable_name(raw: str, domain: str | None = None) -> str:
+    """The readable name of a raw tag; ``domain`` applies that domain's own renames first."""
+    own = DOMAIN_RENAMES.get(domain, {})
+    if raw in own:
+        return own[raw]
     if raw in RENAMES:
         return RENAMES[raw]
     if raw in KEEP_CASE:
@@ -132,8 +229,8 @@ def readable_name(raw: str) -> str:
     return raw.replace("_", " ").replace("-", " ").lower()
 
 
-def make_label(raw: str, description: str | None = None) -> Label:
-    name = readable_name(raw)
+def make_label(raw: str, description: str | None = None, domain: str | None = None) -> Label:
+    name = readable_name(raw, domain)
     return Label(name, description or DESCRIPTIONS.get(name, name))
 
 
