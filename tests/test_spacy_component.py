@@ -4,6 +4,7 @@ the overlap rule after an entity_ruler, and the config round trip through to_dis
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -55,6 +56,23 @@ def test_factory_is_spacys_and_the_entry_point_names_it():
     module, attr = entry["samedge"].split(":")
     assert getattr(sys.modules[module], attr) is make_samedge
     assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["spacy"]
+
+
+def test_installed_entry_point_lets_spacy_find_the_factory_without_an_import(tmp_path):
+    from importlib.metadata import entry_points
+
+    if not [ep for ep in entry_points(group="spacy_factories") if ep.name == "samedge"]:
+        pytest.skip("samedge's spacy_factories entry point is not installed here (pip install -e '.[spacy]')")
+    code = ("import spacy, sys\n"
+            "nlp = spacy.blank('en')\n"
+            "try:\n"
+            "    nlp.add_pipe('samedge', config={'bundle': sys.argv[1]})\n"
+            "except Exception as e:\n"
+            "    print(type(e).__name__, e)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "no-bundle")], capture_output=True, text=True,
+                         cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    # spaCy found and ran samedge's factory (which then refused the missing bundle): no E002.
+    assert out.stdout.startswith("UserError bundle ") and "does not exist" in out.stdout, out.stdout
 
 
 def test_the_core_never_imports_spacy():
