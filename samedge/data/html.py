@@ -129,8 +129,8 @@ class HtmlPage:
         w("<div class=\"text\">" + "".join(pieces) + "</div>\n</section>\n")
 
     def end(self) -> None:
-        self.out.write(f"</main>\n<footer>{_plural(self.documents, 'document')}, {_plural(self.entities, 'entity', 'entities')}</footer>\n"
-                       "</body>\n</html>\n")
+        summary = f"{_plural(self.documents, 'document')}, {_plural(self.entities, 'entity', 'entities')}"
+        self.out.write(f"</main>\n<footer>{summary}</footer>\n</body>\n</html>\n")
 
 
 def labels_in_order(docs) -> list[str]:

@@ -174,7 +174,8 @@ class LabelStudioWriter:
         self.out.write("[")
 
     def document(self, doc: dict) -> None:
-        self.out.write(("," if self.n else "") + "\n" + json.dumps(to_task(doc, self.model_version), ensure_ascii=False))
+        task = json.dumps(to_task(doc, self.model_version), ensure_ascii=False)
+        self.out.write(("," if self.n else "") + "\n" + task)
         self.n += 1
 
     def end(self) -> None:
