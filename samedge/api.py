@@ -10,7 +10,7 @@ import contextlib
 import json
 import sys
 
-from .data.writers import format_documents
+from .data.writers import document_writer, format_documents
 from .files import atomic_path
 from .inputs import Document, Failure, iter_documents
 
@@ -29,6 +29,28 @@ def format_table(doc: dict) -> str:
     for e in doc["entities"]:
         lines.append(f"  {e['start']:>7}-{e['end']:<7} {e['label']:<22} {e['text']}")
     return "\n".join(lines) + "\n"
+
+
+def extraction_meta(extractor) -> tuple[list[str], dict]:
+    """The label names of ``extractor`` and what the html and labelstudio formats say of the run:
+    the bundle, its target, and ``model_version`` = TARGET/first 12 hex digits of the sha256 of
+    the bundle's bundle.json (which lists the sha256 of every file of the bundle)."""
+    import hashlib
+    from pathlib import Path
+
+    labels = [getattr(lab, "name", str(lab)) for lab in getattr(extractor, "labels", ())]
+    info = getattr(extractor, "info", None) or {}
+    target = info.get("target")
+    target = target.get("name") if isinstance(target, dict) else target
+    bundle = info.get("bundle")
+    version = None
+    if bundle:
+        try:
+            version = hashlib.sha256((Path(bundle) / "bundle.json").read_bytes()).hexdigest()[:12]
+        except OSError:
+            pass
+    model_version = "/".join(str(x) for x in (target, version) if x) or "samedge"
+    return labels, {"title": target, "bundle": bundle, "model_version": model_version}
 
 
 def render(doc: dict, fmt: str) -> str:
@@ -98,6 +120,7 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
     failures, n_docs, n_entities = [], 0, 0
     bar = tqdm(desc="extract", unit="doc", disable=not progress, file=sys.stderr)
     with _sink(output) as out:
+        writer, started = document_writer(out, fmt, lambda doc: render(doc, fmt)), False
         for batch in _batches(iter_documents(paths, glob=glob, errors=errors, jsonl=jsonl), DOCS_PER_BATCH):
             docs = [d for d in batch if isinstance(d, Document)]
             failures += [f.reason for f in batch if isinstance(f, Failure)]
@@ -105,6 +128,9 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
                 continue
             if extractor is None:
                 extractor = load_extractor(bundle, threads=threads, n_seq=n_seq, labels=labels)
+            if not started:  # html and labelstudio open with the labels and the bundle's version
+                writer.start(*extraction_meta(extractor))
+                started = True
             # A big document ends its batch (see _batches): the others first, then it, streamed.
             streamed = docs.pop() if fmt == "jsonl" and _big(docs[-1]) and hasattr(extractor, "stream") else None
             if docs:
@@ -112,13 +138,16 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
                 for result in results:
                     if errors == "replace":
                         result["offsets"] = REPLACED
-                    out.write(render(result, fmt))
+                    writer.document(result)
                     n_entities += len(result["entities"])
                     n_docs += 1
             if streamed is not None:
                 n_entities += _write_streamed(out, streamed, extractor, errors)
                 n_docs += 1
             bar.update(len(docs) + (streamed is not None))
+        if not started:
+            writer.start((), {})
+        writer.end()
     bar.close()
     if extractor is not None:
         used = extractor.info.get("bundle")

@@ -7,9 +7,10 @@ import click
 
 @click.command("eval")
 @click.option("--gold", "-g", required=True, type=click.Path(dir_okay=False),
-              help="Gold documents: JSONL with spans, or a CoNLL/BIO file.")
+              help="Gold documents: JSONL with spans, a Label Studio JSON export, or a CoNLL/BIO file.")
 @click.option("--pred", "-p", required=True, type=click.Path(dir_okay=False),
-              help="Predicted documents: JSONL as written by `samedge extract`, or CoNLL/BIO.")
+              help="Predicted documents: JSONL as written by `samedge extract` (or its --format labelstudio), "
+                   "or CoNLL/BIO.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_cmd(gold, pred, as_json):
     """Entity-level micro precision, recall and F1 (exact span and type), with a per-label table.

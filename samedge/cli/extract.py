@@ -9,8 +9,9 @@ import click
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--bundle", "-b", type=click.Path(), help="Bundle directory (default: the last one built, then bundles/legal).")
 @click.option("--labels", help="Override the bundle's label set, e.g. 'person,court=courts and tribunals'.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "conll", "spacy", "table"]),
-              help="Output format (default: table on a terminal, else jsonl).")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "conll", "spacy", "table", "html", "labelstudio"]),
+              help="Output format (default: table on a terminal, else jsonl). html: one self-contained page; "
+                   "labelstudio: a JSON array of tasks with predictions, to import into Label Studio.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write here (atomically) instead of stdout.")
 @click.option("--glob", default="*", show_default=True, help="Files to take from directories (searched recursively).")
 @click.option("--jsonl", "force_jsonl", is_flag=True, default=None, help="Read inputs as JSONL ({\"id\",\"text\"} per line); "

@@ -1,4 +1,9 @@
-"""Writers: JSONL, CoNLL (token<TAB>IOB2 tag) and spaCy-style ``ents``."""
+"""Writers: JSONL, CoNLL (token<TAB>IOB2 tag), spaCy-style ``ents``, an HTML page
+(samedge.data.html) and Label Studio tasks (samedge.data.labelstudio).
+
+``format_documents`` renders a whole list; ``document_writer`` writes documents one at a time
+(what ``samedge extract`` streams), with the opening and closing of the formats that have one.
+"""
 
 from __future__ import annotations
 
@@ -36,16 +41,55 @@ def to_spacy(doc: dict) -> dict:
             "ents": [{"start": e["start"], "end": e["end"], "label": e["label"]} for e in doc["entities"]]}
 
 
-def format_documents(docs, fmt: str) -> str:
+FORMATS = ("jsonl", "conll", "spacy", "html", "labelstudio")
+
+
+def format_documents(docs, fmt: str, labels=None, meta: dict | None = None) -> str:
+    """``docs`` in ``fmt``; ``labels`` (the legend's order) and ``meta`` (``model_version``, page
+    details) matter to html and labelstudio only."""
     import json
+    if fmt == "html":
+        from .html import render_html
+        return render_html(docs, labels, meta)
+    if fmt == "labelstudio":
+        from .labelstudio import labelstudio_json
+        return labelstudio_json(docs, (meta or {}).get("model_version") or "samedge")
     if fmt == "jsonl":
         return "".join(dumps_document(d) + "\n" for d in docs)
     if fmt == "conll":
         return "".join("\n".join(to_conll_lines(d)) + "\n\n" for d in docs)
     if fmt == "spacy":
         return "".join(json.dumps(to_spacy(d), ensure_ascii=False) + "\n" for d in docs)
-    raise UserError(f"unknown format {fmt!r} (choose jsonl, conll or spacy)")
+    raise UserError(f"unknown format {fmt!r} (choose {', '.join(FORMATS)})")
 
 
-def write_documents(path: str | Path, docs, fmt: str = "jsonl") -> None:
-    atomic_write_text(path, format_documents(docs, fmt))
+def write_documents(path: str | Path, docs, fmt: str = "jsonl", labels=None, meta: dict | None = None) -> None:
+    atomic_write_text(path, format_documents(docs, fmt, labels, meta))
+
+
+class _Lines:
+    """A format with no opening or closing: each document rendered on its own."""
+
+    def __init__(self, out, render):
+        self.out, self.render = out, render
+
+    def start(self, labels=(), meta=None) -> None:
+        pass
+
+    def document(self, doc: dict) -> None:
+        self.out.write(self.render(doc))
+
+    def end(self) -> None:
+        pass
+
+
+def document_writer(out, fmt: str, render=None):
+    """An object with ``start(labels, meta)``, ``document(doc)`` and ``end()`` writing ``fmt`` to
+    ``out``; ``render(doc) -> str`` serves the line formats (default: ``format_documents``)."""
+    if fmt == "html":
+        from .html import HtmlPage
+        return HtmlPage(out)
+    if fmt == "labelstudio":
+        from .labelstudio import LabelStudioWriter
+        return LabelStudioWriter(out)
+    return _Lines(out, render or (lambda doc: format_documents([doc], fmt)))
