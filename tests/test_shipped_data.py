@@ -50,7 +50,7 @@ def test_every_shipped_profile_has_a_dev_set_and_enough_texts(name):
     docs = check_documents(target.dev, {lab.tag for lab in target.labels})
     assert len(docs) >= MIN_DEV
     assert len({d["text"] for d in docs}) == len(docs)
-    assert sum(len(d["entities"]) for d in docs) >= 2 * len(docs)
+    assert sum(len(d["entities"]) for d in docs) >= len(docs)
     used = {e["label"] for d in docs for e in d["entities"]}
     assert used == {lab.tag for lab in target.labels}, f"{name}: labels never used in dev: {set(target.labels) - used}"
     assert len(target.texts) >= MIN_TEXTS and len(set(target.texts)) == len(target.texts)

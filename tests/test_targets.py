@@ -19,10 +19,10 @@ def test_shipped_profiles():
     targets = {t.name: t for t in list_targets()}
     assert set(targets) == SHIPPED
     for t in targets.values():
-        assert isinstance(t, Target) and t.description and t.dev is None
+        assert isinstance(t, Target) and t.description and t.dev is not None and t.dev.is_file()
         assert len(t.labels) >= 4 and all(isinstance(lab, Label) and lab.description for lab in t.labels)
         assert len({lab.name for lab in t.labels}) == len(t.labels)
-        assert len(t.texts) >= 30 and len(set(t.texts)) == len(t.texts)
+        assert len(t.texts) >= 100 and len(set(t.texts)) == len(t.texts)
         assert all(len(text.split()) >= 5 for text in t.texts), t.name
 
 
@@ -47,7 +47,7 @@ def test_summary_and_to_dict_are_json():
     full = json.loads(json.dumps(t.to_dict()))
     assert full["labels"][0] == {"name": t.labels[0].name, "description": t.labels[0].description,
                                  "tag": t.labels[0].tag}
-    assert full["texts"] == t.texts and full["dev"] is None
+    assert full["texts"] == t.texts and full["dev"] == str(t.dev)
 
 
 USER_TOML = '''
