@@ -164,7 +164,9 @@ def test_a_new_target_name_with_labels_and_texts_is_a_custom_target(tmp_path):
 
 def test_a_new_target_name_without_labels_is_one_line_through_the_cli(tmp_path, cli_env):
     proc = run_cli(["build", "--target", "contracts", "--labels", "PER"], cli_env, cwd=tmp_path)
-    assert_one_line_error(proc, "unknown target 'contracts'", "--labels and --texts")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.splitlines() == ["[target]", proc.stderr.splitlines()[-1]]  # the stage, then one error line
+    assert proc.stderr.splitlines()[-1].startswith("error: unknown target 'contracts'") and "--labels and --texts" in proc.stderr
     proc = run_cli(["build", "--labels", "ORG,organisation", "--texts", REPO / "README.md"], cli_env, cwd=tmp_path)
     assert_one_line_error(proc, "labels 'ORG' and 'organisation' would both be 'organization'")
     assert not (tmp_path / "bundles").exists()
