@@ -143,6 +143,40 @@ def test_dev_scoring_compares_tags_with_tags(monkeypatch, tmp_path, target_spec,
     assert scores == {"good": 1.0, "mute": 0.0}
 
 
+def test_a_tiny_real_bundle_restores_the_tags(tmp_path):
+    """A bundle around a tiny random llama (real GGUF, real llama.cpp engine), its bundle.json written
+    with user tags: `load_extractor` restores them, and with the engine's answers scripted (a random
+    model's answers never parse), `run_extract` writes them in JSONL, CoNLL and spaCy form."""
+    pytest.importorskip("torch")
+    from converters.hf_to_gguf import convert
+    from samedge.bundle import MANIFEST, MODEL, load_extractor
+    from samedge.files import hash_files
+    from tests.tiny_models import make_tiny_llama
+
+    model, tokenizer = make_tiny_llama(None, hidden=32, layers=2, seed=0)
+    model.save_pretrained(tmp_path / "hf", safe_serialization=True)
+    tokenizer.save_pretrained(tmp_path / "hf")
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    convert(tmp_path / "hf", bundle / MODEL, out_type="f16")
+    data = manifest(target={"name": "tiny"}, labels=parse_label_spec(SPEC), base={"name": "tiny", "base_id": "0" * 64},
+                    selection={}, merge={}, quant="f16", files=hash_files(bundle, [MODEL]))
+    (bundle / MANIFEST).write_text(json.dumps(data, indent=2))
+
+    extractor = load_extractor(bundle, threads=1, n_seq=2)
+    assert [lab.tag for lab in extractor.labels] == TAGS
+    extractor.engine.complete = lambda prefix, chunks, suffix, max_tokens: [(ANSWER, True) for _ in chunks]
+    (tmp_path / "case.txt").write_text(TEXT)
+    out = {}
+    for fmt in ("jsonl", "conll", "spacy"):
+        run_extract([tmp_path / "case.txt"], extractor=extractor, fmt=fmt, output=tmp_path / fmt, progress=False)
+        out[fmt] = (tmp_path / fmt).read_text()
+    extractor.engine.close()
+    assert pairs(json.loads(out["jsonl"])) == sorted(EXPECTED, key=lambda p: TEXT.index(p[0]))
+    assert {e["label"] for e in json.loads(out["spacy"])["ents"]} == set(TAGS)
+    assert "\tB-LEGISLATION/ACT\n" in out["conll"] and "\tI-PER\n" in out["conll"]
+
+
 # --- named custom targets -------------------------------------------------------------
 
 def test_a_new_target_name_with_labels_and_texts_is_a_custom_target(tmp_path):
