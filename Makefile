@@ -1,7 +1,7 @@
 # samedge: one command each for setup, tests and the demo.
 #   make setup   full dev environment in .venv (core + train + test + embedder + ray + spacy extras)
 #   make test    the test suite (runs setup first when pyproject.toml changed)
-#   make demo    core-only install if there is no .venv yet, then build and extract on the shipped default
+#   make demo    core-only install if there is no .venv yet, then build, extract and score on the shipped default
 #   make clean   remove the virtual environment and build leftovers
 # VENV can be overridden (.ci/run builds a fresh one outside the work tree).
 
@@ -38,9 +38,12 @@ $(VENV)/.core-stamp: pyproject.toml
 test: $(VENV)/.stamp
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The examples' hand-made gold (examples/*.gold.jsonl) scores the demo: hence --glob '*.txt'.
 demo: $(VENV)/.core-stamp
 	$(VENV)/bin/samedge build --target legal --out bundles/legal --force
-	$(VENV)/bin/samedge extract examples/ --bundle bundles/legal --format table
+	$(VENV)/bin/samedge extract examples/ --glob '*.txt' --bundle bundles/legal --format table
+	$(VENV)/bin/samedge extract examples/ --glob '*.txt' --bundle bundles/legal --format jsonl -o bundles/legal/demo.jsonl
+	$(VENV)/bin/samedge eval --gold examples/ --pred bundles/legal/demo.jsonl
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

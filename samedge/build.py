@@ -56,16 +56,24 @@ class BuildOptions:
 def resolve_target(opts: BuildOptions):
     """The target profile, with --labels/--texts/--dev overriding or replacing it."""
     from .data.decode import read_text
-    from .targets import Target, load_target
+    from .data.labels import check_labels
+    from .targets import Target, is_new_name, load_target, shipped_names
 
     if opts.target is None and not (opts.labels and opts.texts):
         raise UserError("give --target NAME (see `samedge targets list`), or both --labels and --texts")
     if isinstance(opts.target, Target):  # the Python API may pass a profile it built itself
         target = copy.copy(opts.target)
+    elif opts.target is None:
+        target = Target("custom", "user-defined target", [], [])
+    elif is_new_name(opts.target):  # a new target, named by the user and defined by --labels/--texts
+        if not (opts.labels and opts.texts):
+            raise UserError(f"unknown target {opts.target!r}: not a shipped profile ({', '.join(shipped_names())}) "
+                            f"nor a TOML file; to build a new target of that name, give both --labels and --texts")
+        target = Target(opts.target, "user-defined target", [], [])
     else:
-        target = load_target(opts.target) if opts.target else Target("custom", "user-defined target", [], [])
+        target = load_target(opts.target)
     if opts.labels:
-        target.labels = list(opts.labels)
+        target.labels = check_labels(opts.labels)
     if opts.texts:
         texts = []
         for path in opts.texts:
@@ -92,6 +100,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
     from .library import Library
     from .merge import merge_into_gguf
     from .select.pipeline import select_experts
+    from .targets import portable_path
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out)
@@ -148,7 +157,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
         atomic_write_text(tmp / bundle_mod.MODELFILE, bundle_mod.modelfile(target.labels))
         manifest = bundle_mod.manifest(
             target={"name": target.name, "description": target.description, "texts": len(target.texts),
-                    "dev": str(target.dev) if target.dev else None},
+                    "dev": portable_path(target.dev)},
             labels=target.labels, base=base.identity(), selection=plans[0][0].to_dict(), merge=merges[0],
             quant=opts.quant, files=hash_files(tmp, model_files + [bundle_mod.MODELFILE]))
         if opts.ensemble:

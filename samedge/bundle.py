@@ -40,7 +40,7 @@ def modelfile(labels: list[Label]) -> str:
             f"SYSTEM \"\"\"{SYSTEM}\"\"\"\n"
             "PARAMETER temperature 0\n"
             "PARAMETER stop <|im_end|>\n"
-            f"# labels: {', '.join(lab.name for lab in labels)}\n")
+            f"# labels: {', '.join(lab.name if lab.tag == lab.name else f'{lab.name} ({lab.tag})' for lab in labels)}\n")
 
 
 def manifest(*, target: dict, labels: list[Label], base: dict, selection: dict, merge: dict, quant: str,
@@ -96,7 +96,8 @@ def verify_bundle(path: str | Path, base_id: str | None = None) -> dict:
 
 
 def labels_of(data: dict) -> list[Label]:
-    return [Label(d["name"], d["description"]) for d in data["labels"]]
+    """The bundle's labels: prompt name, description and the user's tag (bundles without tags: the name)."""
+    return [Label.from_dict(d) for d in data["labels"]]
 
 
 # --- which bundle --------------------------------------------------------------

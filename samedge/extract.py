@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .data.labels import Label
+from .data.labels import Label, check_labels
 from .errors import UserError
 from .prompts import align, clean_text, parse_answer, split_prompt
 from .runtime.chunking import _SENTENCE_END, Chunk, iter_chunks
@@ -50,7 +50,7 @@ class Extractor:
         if not labels:
             raise UserError("the label set is empty")
         self.engine = engine
-        self.labels = list(labels)
+        self.labels = check_labels(labels)  # two labels with one prompt name could not be told apart
         self.chunk_tokens = chunk_tokens
         self.answer_tokens = answer_tokens
         self.info = info or {}

@@ -82,7 +82,7 @@ class Expert:
 
     @property
     def labels(self) -> list[Label]:
-        return [Label(d["name"], d["description"]) for d in self.manifest["labels"]]
+        return [Label.from_dict(d) for d in self.manifest["labels"]]
 
     @property
     def base_id(self) -> str:

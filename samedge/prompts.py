@@ -31,7 +31,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from .data.labels import Label
+from .data.labels import Label, label_key
 
 SYSTEM = ("Extract named entities. Answer one per line as type: mention, in the order they "
           "appear. Use only the types listed. Answer none if there are none.")
@@ -85,9 +85,7 @@ class ParsedAnswer:
 _LINE_RE = re.compile(r"^(?:[-*•]\s*|\d{1,3}[.)]\s+)?([^:\n]{1,60}?)\s*:(.*)$", re.S)
 
 
-def _label_key(name: str) -> str:
-    """"Character_Name", "character-name" and "Character name" are one label."""
-    return " ".join(re.split(r"[\s_-]+", name.lower())).strip()
+_label_key = label_key  # the one definition lives beside Label
 
 
 def _unquote(mention: str) -> str:
@@ -97,8 +95,12 @@ def _unquote(mention: str) -> str:
 
 
 def parse_answer(answer: str, labels: list[Label]) -> ParsedAnswer:
-    """Read ``type: mention`` lines. Never raises: whatever cannot be read is counted."""
-    by_key = {_label_key(lab.name): lab.name for lab in labels}
+    """Read ``type: mention`` lines. Never raises: whatever cannot be read is counted.
+
+    The model answers with the prompt's names; each pair carries the label's tag (the user's
+    name for it). An answer spelled like a tag is accepted too, after the prompt names."""
+    by_key = {_label_key(lab.tag): lab.tag for lab in labels}
+    by_key.update({_label_key(lab.name): lab.tag for lab in labels})
     out = ParsedAnswer()
     if not isinstance(answer, str):
         out.malformed = 1

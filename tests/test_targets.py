@@ -19,10 +19,10 @@ def test_shipped_profiles():
     targets = {t.name: t for t in list_targets()}
     assert set(targets) == SHIPPED
     for t in targets.values():
-        assert isinstance(t, Target) and t.description and t.dev is None
+        assert isinstance(t, Target) and t.description and t.dev is not None and t.dev.is_file()
         assert len(t.labels) >= 4 and all(isinstance(lab, Label) and lab.description for lab in t.labels)
         assert len({lab.name for lab in t.labels}) == len(t.labels)
-        assert len(t.texts) >= 30 and len(set(t.texts)) == len(t.texts)
+        assert len(t.texts) >= 100 and len(set(t.texts)) == len(t.texts)
         assert all(len(text.split()) >= 5 for text in t.texts), t.name
 
 
@@ -43,10 +43,11 @@ def test_summary_and_to_dict_are_json():
     t = load_target("finance")
     summary = json.loads(json.dumps(t.summary()))
     assert summary["name"] == "finance" and summary["texts"] == len(t.texts)
-    assert summary["labels"] == [lab.name for lab in t.labels]
+    assert summary["labels"] == [lab.tag for lab in t.labels]
     full = json.loads(json.dumps(t.to_dict()))
-    assert full["labels"][0] == {"name": t.labels[0].name, "description": t.labels[0].description}
-    assert full["texts"] == t.texts and full["dev"] is None
+    assert full["labels"][0] == {"name": t.labels[0].name, "description": t.labels[0].description,
+                                 "tag": t.labels[0].tag}
+    assert full["texts"] == t.texts and full["dev"] == str(t.dev)
 
 
 USER_TOML = '''
@@ -97,7 +98,8 @@ def test_unknown_name():
     ('[labels]\nperson = "p"\n', None, "needs sample texts"),
     ('[labels]\nperson = "p"\ntexts = ["a"]\n', None, "put 'texts' above [labels]"),
     ('texts = ["a"]\n[labels]\nperson = ""\n', None, "needs a short description"),
-    ('texts = ["a"]\n[labels]\nPER = "p"\nperson = "q"\n', None, "'person' is listed twice"),
+    ('texts = ["a"]\n[labels]\nPER = "p"\nperson = "q"\n', None,
+     "labels 'PER' and 'person' would both be 'person' in the prompt"),
     ('name = "a b/c"\ntexts = ["a"]\n[labels]\nperson = "p"\n', None, "'name' must be"),
     ('texts = ["a"]\ndev = "missing.jsonl"\n[labels]\nperson = "p"\n', None, "dev file not found"),
 ])

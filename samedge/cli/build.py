@@ -6,10 +6,12 @@ from ..select.weighting import DEFAULT_WEIGHTING
 
 
 @click.command("build")
-@click.option("--target", "-t", help="A shipped target profile (see `samedge targets list`) or a TOML file.")
+@click.option("--target", "-t", help="A shipped target profile (see `samedge targets list`), a TOML file, or the name "
+              "of a new target defined by --labels and --texts.")
 @click.option("--texts", multiple=True, type=click.Path(dir_okay=False), help="Unlabeled target texts, one per line "
               "(replace the profile's; repeatable).")
-@click.option("--labels", help="Label set, e.g. 'person,court=courts and tribunals' (replaces the profile's).")
+@click.option("--labels", help="Label set, e.g. 'PER=names of people,COURT' (replaces the profile's). Entities carry "
+              "these names exactly; the prompt uses readable ones (PER: person).")
 @click.option("--dev", type=click.Path(dir_okay=False), help="A few labeled target documents (JSONL/CoNLL): "
               "performance selection then scores experts by F1 instead of agreement.")
 @click.option("--k", "k", type=int, default=3, show_default=True, help="Experts to merge.")
@@ -40,6 +42,7 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
       samedge build --target legal
       samedge build --target my_domain.toml --k 2 --method linear --quant q4_k_m
       samedge build --labels 'drug,disease' --texts notes.txt --out bundles/clinic
+      samedge build --target contracts --labels 'PER,ORG,LEGISLATION/ACT' --texts contracts.txt
     The bundle (model.gguf, bundle.json, Modelfile) appears only when complete.
     """
     import json

@@ -36,7 +36,8 @@ def show_cmd(name, as_json):
     click.echo(f"{t.name}: {t.description}")
     click.echo("labels:")
     for lab in t.labels:
-        click.echo(f"  {lab.name}: {lab.description}")
+        shown = lab.tag if lab.tag == lab.name else f"{lab.tag} (prompt: {lab.name})"
+        click.echo(f"  {shown}: {lab.description}")
     if t.dev:
         click.echo(f"dev: {t.dev}")
     click.echo(f"sample texts: {len(t.texts)}")

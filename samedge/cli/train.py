@@ -36,7 +36,7 @@ def train(domain, data, dev, labels, out, name, unified, config, overrides, max_
     """
     import json
 
-    from ..data.labels import parse_label_spec
+    from ..data.labels import Label, parse_label_spec
     from ..errors import UserError
     from ..train import catalog_source, file_source, load_config, parse_overrides
     from ..train import train as run_train
@@ -53,7 +53,9 @@ def train(domain, data, dev, labels, out, name, unified, config, overrides, max_
     elif len(domains) != 1:
         raise UserError("several domains need --unified")
     elif data:
-        sources = [file_source(domains[0], data, dev, parse_label_spec(labels) if labels else None)]
+        # Training speaks readable names (file_source relabels the data with them), so the labels are tagged so too.
+        named = [Label(lab.name, lab.description) for lab in parse_label_spec(labels)] if labels else None
+        sources = [file_source(domains[0], data, dev, named)]
     else:
         sources = [catalog_source(domains[0])]
     manifest = run_train(sources, out, name=name or ("unified" if unified else domains[0]), config=cfg,

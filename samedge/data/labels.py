@@ -4,20 +4,39 @@ Prompts use the readable name ("musical artist"), never the raw tag
 ("musicalartist"): a zero-shot expert can only transfer what it can read.
 Shared concepts get one name across domains (PER, person -> "person";
 organisation, ORG -> "organization").
+
+Outputs never show the readable name: every entity carries the label's ``tag``,
+the user's own name for it ("PER", "LEGISLATION/ACT"), exactly as given. The
+readable name and description exist only inside the prompt.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from ..errors import UserError
 
 
 @dataclass(frozen=True)
 class Label:
+    """One entity type: ``name`` and ``description`` are what the prompt shows ("person"),
+    ``tag`` is what entities carry in every output ("PER"); it defaults to ``name``."""
     name: str
     description: str
+    tag: str = ""
+
+    def __post_init__(self):
+        if not self.tag:
+            object.__setattr__(self, "tag", self.name)
 
     def to_dict(self):
-        return {"name": self.name, "description": self.description}
+        return {"name": self.name, "description": self.description, "tag": self.tag}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Label":
+        """Inverse of ``to_dict``; manifests written before tags existed have none (tag = name)."""
+        return cls(d["name"], d["description"], d.get("tag") or d["name"])
 
 
 # Shared vocabulary: readable name -> description.
@@ -229,18 +248,70 @@ def readable_name(raw: str, domain: str | None = None) -> str:
     return raw.replace("_", " ").replace("-", " ").lower()
 
 
-def make_label(raw: str, description: str | None = None, domain: str | None = None) -> Label:
+def make_label(raw: str, description: str | None = None, tag: str | None = None,
+               domain: str | None = None) -> Label:
+    """samedge's label for the raw tag ``raw``: its readable name and description (unless one is
+    given), tagged ``tag``, by default the readable name too (the catalog's data and the training
+    recipe relabel their entities with readable names). ``domain`` picks that catalog domain's
+    renames of plain words (see DOMAIN_RENAMES)."""
     name = readable_name(raw, domain)
-    return Label(name, description or DESCRIPTIONS.get(name, name))
+    return Label(name, description or DESCRIPTIONS.get(name, name), tag=tag or name)
+
+
+def user_label(raw: str, description: str | None = None) -> Label:
+    """A label the user named (``--labels``, a profile's [labels]): samedge's readable name in the
+    prompt, and ``raw`` exactly as given as the tag that entities carry."""
+    return make_label(raw, description, tag=raw)
+
+
+def label_key(name: str) -> str:
+    """How answers are matched to labels: "Character_Name", "character-name" and
+    "Character name" are one label."""
+    return " ".join(re.split(r"[\s_-]+", name.lower())).strip()
+
+
+def label_conflict(labels) -> str | None:
+    """Why this label set cannot be used, or None: two labels the prompt would show under one
+    name (the model could not tell them apart, nor the parser map its answers back), or one tag twice."""
+    names, tags = {}, {}
+    for lab in labels:
+        if lab.tag in tags:
+            return f"label {lab.tag!r} is listed twice"
+        tags[lab.tag] = lab
+        other = names.setdefault(label_key(lab.name), lab)
+        if other is not lab:
+            return (f"labels {other.tag!r} and {lab.tag!r} would both be {lab.name!r} in the prompt, "
+                    f"so the model could not tell them apart; keep one of them")
+    return None
+
+
+def check_labels(labels) -> list:
+    """``labels`` as a list, or a UserError naming the two labels that collide."""
+    labels = list(labels)
+    problem = label_conflict(labels)
+    if problem:
+        raise UserError(problem)
+    return labels
+
+
+def tag_mapper(labels):
+    """raw label -> the tag of the label it denotes (the same tag, else the same readable name),
+    or the raw label unchanged; so gold written as "PER" scores against a label tagged "person"."""
+    by_tag = {lab.tag: lab.tag for lab in labels}
+    by_key = {label_key(lab.name): lab.tag for lab in labels}
+    return lambda raw: by_tag.get(raw) or by_key.get(label_key(readable_name(raw)), raw)
 
 
 def parse_label_spec(spec: str) -> list[Label]:
-    """``"person,court=courts and tribunals"`` -> Labels (used by ``--labels``)."""
+    """``"PER=names of people,ORG"`` -> Labels tagged PER and ORG (used by ``--labels``): a
+    description after ``=``, else samedge's own for the readable name."""
     labels = []
     for item in spec.split(","):
         item = item.strip()
         if not item:
             continue
         name, _, desc = item.partition("=")
-        labels.append(make_label(name.strip(), desc.strip() or None))
-    return labels
+        if not name.strip():
+            raise UserError(f"--labels: {item!r} has no label name before '='")
+        labels.append(user_label(name.strip(), desc.strip() or None))
+    return check_labels(labels)

@@ -21,6 +21,7 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from ..data.labels import tag_mapper
 from ..errors import UserError
 from ..evaluate import score_documents
 from .registry import register
@@ -47,6 +48,13 @@ def sample_instances(target, n: int, seed: int) -> tuple[list[dict], bool]:
     if len(docs) > n:
         docs = random.Random(seed).sample(docs, n)
     return docs, labeled
+
+
+def retag_gold(docs: list[dict], labels) -> list[dict]:
+    """Gold documents with each entity's label mapped to the tag of the label it denotes
+    (``tag_mapper``), the tags that predictions carry; labels outside the set stay as they are."""
+    to_tag = tag_mapper(labels)
+    return [dict(d, entities=[dict(e, label=to_tag(e["label"])) for e in d["entities"]]) for d in docs]
 
 
 def _f1(gold: list[dict], pred: list[dict]) -> float:
@@ -121,7 +129,7 @@ _MEMO_MAX = 256
 
 def _memo_key(expert, labels, docs: list[dict]) -> tuple:
     sha = expert.manifest["files"].get("adapter_model.safetensors", str(expert.path))
-    return (sha, tuple((lab.name, lab.description) for lab in labels),
+    return (sha, tuple((lab.name, lab.description, lab.tag) for lab in labels),
             tuple((d["id"], d["text"]) for d in docs))
 
 
@@ -154,6 +162,8 @@ def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, pro
 def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
                          agreement: str = "vote", **_ignored) -> dict[str, float]:
     docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
+    if labeled:  # predictions carry the labels' tags: gold spelled "PER" scores against the tag "person" too
+        docs = retag_gold(docs, target.labels)
     predictions = run_experts(experts, target.labels, docs, base, threads=threads)
     if labeled:
         return {n: round(_f1(docs, p), 6) for n, p in predictions.items()}

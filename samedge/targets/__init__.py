@@ -8,9 +8,10 @@ write their own and pass its path wherever a target name is accepted::
     texts = ["The Court of Appeal dismissed ...", ...]   # and/or texts_file = "texts.txt"
     dev = "dev.jsonl"            # optional: labeled JSONL/CoNLL, relative to this file
 
-    [labels]                     # readable name = short description, in prompt order
+    [labels]                     # label = short description, in prompt order
     person = "parties, judges, lawyers and witnesses"
     court = "courts and tribunals"
+    PER = "names of people"      # entities are labeled PER; the prompt says "person"
 
 Selection embeds ``texts`` for the domain-similarity step and prompts experts
 with ``labels``; ``dev`` (when given) lets selection score experts by F1.
@@ -24,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..data.decode import read_text
-from ..data.labels import Label, make_label
+from ..data.labels import Label, label_conflict, user_label
 from ..errors import DataError, UserError
 
 try:
@@ -48,7 +49,7 @@ class Target:
 
     def summary(self) -> dict:
         return {"name": self.name, "description": self.description,
-                "labels": [lab.name for lab in self.labels], "texts": len(self.texts),
+                "labels": [lab.tag for lab in self.labels], "texts": len(self.texts),
                 "dev": str(self.dev) if self.dev else None}
 
     def to_dict(self) -> dict:
@@ -66,6 +67,24 @@ def shipped_names() -> list[str]:
                   if p.name.endswith(SUFFIX))
 
 
+def portable_path(path: Path | None) -> str | None:
+    """A path for manifests: a shipped profile's file as ``samedge/targets/NAME`` (the same on
+    every machine, so bundles stay byte-identical), any other as given."""
+    if path is None:
+        return None
+    shipped = Path(str(_shipped_dir()))
+    if Path(path).parent == shipped:
+        return f"samedge/targets/{Path(path).name}"
+    return str(path)
+
+
+def is_new_name(text) -> bool:
+    """True for a plain name that is neither a shipped profile nor an existing path: what
+    ``--target NAME --labels ... --texts ...`` may define."""
+    return (isinstance(text, str) and re.fullmatch(r"[A-Za-z0-9_-]{1,100}", text) is not None
+            and text not in shipped_names() and not Path(text).exists())
+
+
 def list_targets() -> list[Target]:
     """The shipped profiles, by name."""
     return [load_target(name) for name in shipped_names()]
@@ -77,8 +96,9 @@ def load_target(name_or_path: str | Path) -> Target:
     if isinstance(name_or_path, str) and re.fullmatch(r"[A-Za-z0-9_-]+", text):
         if text in shipped_names():
             res = _shipped_dir() / f"{text}{SUFFIX}"
+            # Files a shipped profile names (dev, texts_file) lie beside it.
             return parse_target(res.read_text(encoding="utf-8"), f"{text}{SUFFIX}",
-                                default_name=text, base=None)
+                                default_name=text, base=Path(str(_shipped_dir())))
         if not Path(text).exists():
             raise UserError(f"unknown target {text!r}; shipped targets: {', '.join(shipped_names())} "
                             f"(or pass the path of a TOML profile)")
@@ -128,17 +148,16 @@ def parse_target(source: str, where: str, default_name: str, base: Path | None) 
 def _labels(raw, bad) -> list[Label]:
     if not isinstance(raw, dict) or not raw:
         raise bad("needs a [labels] table: one line per label, name = \"short description\"")
-    labels, seen = [], set()
+    labels = []
     for raw_name, desc in raw.items():
         if not isinstance(desc, str) or not desc.strip():
             hint = f" (put {raw_name!r} above [labels]: keys below a table belong to it)" \
                 if raw_name in KEYS else ""
             raise bad(f"label {raw_name!r} needs a short description string{hint}")
-        label = make_label(raw_name, desc.strip())
-        if label.name in seen:
-            raise bad(f"label {label.name!r} is listed twice")
-        seen.add(label.name)
-        labels.append(label)
+        labels.append(user_label(raw_name, desc.strip()))
+    problem = label_conflict(labels)
+    if problem:
+        raise bad(problem)
     return labels
 
 
