@@ -8,8 +8,8 @@ Each row runs samedge.train's own pieces in a child process: the same base (fp32
 ``provision(hf=True)``), LoRA config and optimizer (``load_config()`` defaults), the same examples
 (``catalog_source('conll2003')`` through ``make_example``/``encode_example`` with the default
 recipe) and the same loss (``batch_loss``). Two steps are compared in one run: *before* (batches
-drawn at random, logits at every position) and *after* (length-bucketed batches, logits only at
-the answer positions), on the same documents. ``--warmup`` steps (not timed), then ``--steps``
+drawn at random, logits at every position, fp32) and *after* (length-bucketed batches, logits
+only at the answer positions, bf16 autocast on CPUs with native bf16), on the same documents. ``--warmup`` steps (not timed), then ``--steps``
 timed steps (forward, backward, optimizer step). tokens/s counts every non-padding token of the
 batch; answer tokens/s counts those the loss is on.
 
@@ -49,8 +49,8 @@ def child(spec: dict) -> None:
 
     from samedge.base import provision
     from samedge.recipe import Recipe
-    from samedge.train import (_lora_config, _n_answer, batch_loss, batch_plan, catalog_source, encode_example,
-                               example_rng, load_config, make_example)
+    from samedge.train import (_lora_config, _n_answer, batch_loss, batch_plan, catalog_source, cpu_has_bf16,
+                               encode_example, example_rng, load_config, make_example)
 
     device = spec["device"]
     if device == "cpu":
@@ -70,14 +70,14 @@ def child(spec: dict) -> None:
     model.train()
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     total = spec["warmup"] + spec["steps"]
-    # "before": the step as it was (random batches, logits at every position); "after": length-bucketed
-    # batches and logits only where the answer is.
+    # "before": the step as it was (random batches, logits at every position, fp32); "after": the trainer's
+    # default (length-bucketed batches, logits only where the answer is, bf16 autocast where the CPU has it).
     after = spec["step"] == "after"
     lengths = [len(d["text"]) + sum(len(e["text"]) for e in d["entities"]) for d in docs] if after else None
     plan = batch_plan(len(docs), spec["batch"], total, config["seed"], lengths)
     recipe = Recipe.from_config(config)
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device == "cuda"
-                else torch.autocast("cpu", enabled=False))
+                else torch.autocast("cpu", dtype=torch.bfloat16, enabled=after and cpu_has_bf16()))
     times, tokens, answer_tokens, losses = [], [], [], []
     load0 = load_average()
     for step in range(total):
@@ -149,9 +149,10 @@ def report(data: dict) -> str:
            f"{cfg['batch']}, CoNLL-2003 training examples in samedge's prompt format (loss on the answer). "
            f"{cfg['warmup']} warm-up step, then {cfg['steps']} timed steps; s/step is the median; tokens/s "
            "counts every non-padding token (answer tokens/s: those under the loss). Each row is one child "
-           "process (peak RSS: its high-water mark). *before*: batches drawn at random and logits at every "
-           "position (the step until 2026-12-02); *after*: length-bucketed batches (16 batches sorted together) "
-           "and logits only at the answer positions (left padding).\n",
+           "process (peak RSS: its high-water mark). *before*: batches drawn at random, logits at every "
+           "position, fp32 (the step until 2026-12-02); *after*: length-bucketed batches (16 batches sorted "
+           "together), logits only at the answer positions (left padding), bf16 autocast (this CPU has "
+           "avx512_bf16).\n",
            table(["device", "threads / GPU", "s/step", "tokens/s", "answer tokens/s", "tokens/step",
                   "peak RSS MB", "load avg (start, end)"], rows), ""]
     ref = data.get("library")

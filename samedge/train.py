@@ -33,6 +33,16 @@ from .prompts import IM_END, build_prompt, format_answer
 from .recipe import Recipe, answer_entities, shown_labels, vocabulary
 
 CHECKPOINT_DIR = "checkpoint"
+PRECISIONS = ("auto", "bf16", "fp32")
+
+
+def cpu_has_bf16() -> bool:
+    """True on CPUs with native bf16 matrix instructions, where bf16 autocast pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16"))
 
 
 # --- configuration -------------------------------------------------------------
@@ -231,7 +241,13 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     if ckpt.exists() and not resume:
         raise UserError(f"{ckpt} exists from an interrupted run: pass --resume to continue it, or delete it")
 
-    accelerator = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no", cpu=not torch.cuda.is_available())
+    if config["precision"] not in PRECISIONS:
+        raise UserError(f"training option precision must be one of {', '.join(PRECISIONS)}, got {config['precision']!r}")
+    bf16 = config["precision"] == "bf16" or config["precision"] == "auto" and (
+        torch.cuda.is_available() or cpu_has_bf16())
+    cuda = torch.cuda.is_available()
+    accelerator = Accelerator(mixed_precision="bf16" if cuda and bf16 else "no", cpu=not cuda)
+    cpu_autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and not cuda)
     with accelerator.main_process_first():  # one process fills the base cache, the others then read it
         base_model = provision(base, hf=True)
     torch.manual_seed(config["seed"])
@@ -306,7 +322,8 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         if not all(shares):  # a share left empty by too-long examples: every process skips the step alike
             bar.update(1)
             continue
-        loss, n_tokens = batch_loss(model, batch, pad_id, accelerator.device, answer_tokens)
+        with cpu_autocast:
+            loss, n_tokens = batch_loss(model, batch, pad_id, accelerator.device, answer_tokens)
         accelerator.backward(loss * accelerator.num_processes)  # DDP averages gradients over the processes
         optimizer.step()
         scheduler.step()
@@ -326,7 +343,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         model.eval()
         training = {"domains": [s.domain for s in sources], "examples": len(items), "skipped_too_long": skipped,
                     "steps": steps, "resumed_from": start_step, "seconds": round(seconds, 1),
-                    "tokens": tokens_seen, "device": str(accelerator.device),
+                    "tokens": tokens_seen, "device": str(accelerator.device), "bf16": bf16,
                     "processes": accelerator.num_processes, "hyperparameters": config,
                     "initialised_from": _provenance(init_from),
                     "first_losses": [round(x, 4) for x in losses[:5]], "last_losses": [round(x, 4) for x in losses[-5:]]}

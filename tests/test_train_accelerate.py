@@ -31,7 +31,8 @@ from tests.test_train import SENTENCES, _doc  # noqa: E402
 LAUNCH = ["--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
           "--dynamo_backend", "no", "--main_process_port", "0"]
 SETTINGS = ["max_steps=6", "batch_size=4", "lr=5e-3", "warmup_steps=2", "dev_sentences=0", "checkpoint_every=100",
-            "centroid_texts=4", "r=4", "alpha=8", "dropout=0.0", "max_epochs=100", "save_dtype='float32'"]
+            "centroid_texts=4", "r=4", "alpha=8", "dropout=0.0", "max_epochs=100", "save_dtype='float32'",
+            "precision='fp32'"]  # compared to float rounding: no bf16
 
 
 @pytest.fixture(scope="module")
