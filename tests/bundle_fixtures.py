@@ -210,6 +210,35 @@ def read_report(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def make_tiny_bundle(root: Path, *, hidden: int = 32, seed: int = 0) -> Path:
+    """A real bundle (``root/bundle``) over a tiny random llama: 2 layers, SmolLM2's tokenizer, weights x5
+    so that answers vary by prompt, GGUF f16, labels person/location/organization. Built in about a
+    second (needs torch); its answers never parse as entities, so records differ in their counts."""
+    import torch
+
+    from converters.hf_to_gguf import convert
+    from samedge.bundle import MANIFEST, MODEL, manifest
+    from samedge.data.labels import make_label
+    from samedge.files import hash_files
+    from tests.tiny_models import make_tiny_llama
+
+    model, tokenizer = make_tiny_llama(None, hidden=hidden, layers=2, seed=seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(5.0)
+    model.save_pretrained(root / "hf", safe_serialization=True)
+    tokenizer.save_pretrained(root / "hf")
+    bundle = root / "bundle"
+    bundle.mkdir()
+    convert(root / "hf", bundle / MODEL, out_type="f16")
+    labels = [make_label(n) for n in ("person", "location", "organization")]
+    data = manifest(target={"name": "tiny"}, labels=labels, base={"name": "tiny", "base_id": "0" * 64}, selection={},
+                    merge={}, quant="f16", files=hash_files(bundle, [MODEL]))
+    (bundle / MANIFEST).write_text(json.dumps(data, indent=2))
+    return bundle
+
+
 # --- fixtures ----------------------------------------------------------------------
 # Test modules import these fixtures by name, so pytest registers one definition per module; the
 # module-level cache makes "once per session" true across modules (the expensive build runs once).
