@@ -330,8 +330,8 @@ def test_bearer_token_is_required_and_never_logged(caplog):
         assert post(url, {"text": secret_text}, headers=good).status_code == 200
         assert httpx.get(url + "/info", headers=good, timeout=T).status_code == 200
     lines = [r.getMessage() for r in caplog.records if r.name == "samedge.serve"]
-    assert any(re.fullmatch(r"POST /extract 401 [\d.]+ ms 0 texts", line) for line in lines), lines
-    assert any(re.fullmatch(r"POST /extract 200 [\d.]+ ms 1 texts", line) for line in lines), lines
+    assert any(re.fullmatch(r"POST /extract 401 [\d.]+ ms texts=0", line) for line in lines), lines
+    assert any(re.fullmatch(r"POST /extract 200 [\d.]+ ms texts=1", line) for line in lines), lines
     assert not any(token in line or "Zaphod" in line or "s3cret" in line for line in lines)
 
 
@@ -375,6 +375,23 @@ def test_timeout_is_504_and_queued_work_is_cancelled():
         assert post(url, {"text": "after"}).status_code == 200
     assert fake.batches == [["running"], ["after"]]  # the timed-out queued request never ran
     assert batcher.cancelled == 1
+
+
+def test_a_timed_out_request_larger_than_a_batch_stops_after_its_slice():
+    app, fake = gated_app(timeout=1.0, batch_size=4)
+    with served(app) as url:
+        wait_healthy(url)
+        fake.gate.clear()
+        texts = [f"t{i}" for i in range(12)]
+        with ThreadPoolExecutor(1) as pool:
+            big = pool.submit(post, url, {"texts": texts})
+            assert fake.started.wait(T)
+            assert big.result().status_code == 504
+        fake.gate.set()
+        wait_for(lambda: app.state.batcher.cancelled == 1, "the rest of the request to be dropped")
+        assert post(url, {"texts": texts}).json()["records"] == [
+            {"id": str(i), "text": t, "entities": [], "counts": {"chunks": 1}} for i, t in enumerate(texts)]
+    assert fake.batches == [texts[:4], texts[:4], texts[4:8], texts[8:]]  # slices of 4; the first request's rest never ran
 
 
 def test_a_slow_client_does_not_block_others():
@@ -478,7 +495,7 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(tiny_bundle, cli_env
         httpx.get(url + "/health", timeout=5)
     text = "".join(log)
     assert "Traceback" not in text and "stopped" in text, text
-    assert re.search(r"POST /extract 200 [\d.]+ ms 48 texts", text), text
+    assert re.search(r"POST /extract 200 [\d.]+ ms texts=48", text), text
     assert os.listdir(tmp_path) == []  # no pid or lock file
 
 

@@ -169,7 +169,7 @@ class RequestLog:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            log.info("%s %s %d %.1f ms %d texts", scope.get("method"), scope.get("path"), status[0],
+            log.info("%s %s %d %.1f ms texts=%d", scope.get("method"), scope.get("path"), status[0],
                      (time.perf_counter() - started) * 1000, scope.get(N_TEXTS, 0))
 
 
@@ -219,16 +219,17 @@ def create_app(load, *, info: dict | None = None, token: str | None = None, max_
             return Response(status_code=400)  # nobody is listening
         request.scope[N_TEXTS] = len(texts)
         try:
-            future = batcher.submit(texts, ids)
+            job = batcher.submit(texts, ids)
         except QueueFull:
             return error(503, f"the queue is full ({batcher.queued} requests waiting); retry later", busy)
         except NotReady as e:
             return error(503, str(e), busy)
         try:
-            # On timeout the wrapped future is cancelled: a job not yet started is never run, a
-            # running one finishes and its result is dropped.
-            records = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+            # On timeout the wrapped future is cancelled: a job not yet started is never run; a running
+            # one finishes its batch (a request larger than a batch, its slice) and the result is dropped.
+            records = await asyncio.wait_for(asyncio.wrap_future(job.future), timeout)
         except asyncio.TimeoutError:
+            job.abandoned = True
             return error(504, f"extraction did not finish within {timeout:g} s (--timeout)")
         except (CancelledError, NotReady) as e:
             return error(503, str(e) or "the service is stopping", busy)

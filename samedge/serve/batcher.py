@@ -35,13 +35,14 @@ class Job:
     texts: list[str]
     ids: list[str]
     future: Future = field(default_factory=Future)
+    abandoned: bool = False  # set by the client side when it stops waiting (timeout): the rest is skipped
 
 
 _STOP = object()
 
 
 class Batcher:
-    """``submit(texts, ids) -> Future`` of the records; ``start()`` loads the model in the worker thread."""
+    """``submit(texts, ids) -> Job`` (``job.future``: the records); ``start()`` loads the model in the worker thread."""
 
     def __init__(self, load, *, max_queue: int = 64, batch_size: int = 16, errors: str = "strict", on_fatal=None):
         if max_queue < 1 or batch_size < 1:
@@ -108,8 +109,10 @@ class Batcher:
 
     # --- clients ---------------------------------------------------------------------------
 
-    def submit(self, texts: list[str], ids: list[str]) -> Future:
-        """Queue one request's texts; raises NotReady before the model is loaded, QueueFull when full."""
+    def submit(self, texts: list[str], ids: list[str]) -> Job:
+        """Queue one request's texts; raises NotReady before the model is loaded, QueueFull when full.
+        A client that stops waiting cancels ``job.future`` (a job not started never runs) and sets
+        ``job.abandoned`` (a request larger than a batch stops after the slice in progress)."""
         if self._closing:
             raise NotReady("the service is stopping")
         if not self.ready:
@@ -119,7 +122,7 @@ class Batcher:
             self._queue.put_nowait(job)
         except queue.Full:
             raise QueueFull() from None
-        return job.future
+        return job
 
     # --- the worker --------------------------------------------------------------------------
 
@@ -199,6 +202,8 @@ class Batcher:
         self.max_batch_jobs = max(self.max_batch_jobs, len(batch))
         self.max_batch_texts = max(self.max_batch_texts, len(texts))
         try:
+            if len(batch) == 1 and len(texts) > self.batch_size:
+                return self._sliced(batch[0])
             try:
                 records = extract_records(self.extractor, texts, ids, errors=self.errors)
             except Exception:  # noqa: BLE001 - one request must not fail the others: run them alone
@@ -217,6 +222,21 @@ class Batcher:
             batch[0].future.set_exception(exc)
         finally:
             self.running = 0
+
+    def _sliced(self, job: Job) -> None:
+        """A request with more texts than a batch, ``batch_size`` texts at a time (as `samedge extract`
+        groups documents), stopping early when its client has gone."""
+        from ..api import extract_records
+
+        records = []
+        for at in range(0, len(job.texts), self.batch_size):
+            if job.abandoned:
+                self.cancelled += 1
+                job.future.set_exception(TimeoutError("abandoned by its client"))
+                return
+            records += extract_records(self.extractor, job.texts[at:at + self.batch_size],
+                                       job.ids[at:at + self.batch_size], errors=self.errors)
+        job.future.set_result(records)
 
     def _one(self, job: Job) -> None:
         from ..api import extract_records
