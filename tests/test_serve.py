@@ -422,6 +422,25 @@ def test_a_slow_client_does_not_block_others():
     assert max(t for _, t in others) < 5, others
 
 
+def test_a_body_not_sent_in_time_is_408():
+    app, _ = gated_app(timeout=1.0)
+    with served(app) as url:
+        wait_healthy(url)
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=T) as stalled:
+            stalled.sendall(b"POST /extract HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"text\"")
+            started = time.monotonic()
+            answer = stalled.recv(65536)
+            elapsed = time.monotonic() - started
+            while not answer.endswith(b"}"):
+                chunk = stalled.recv(65536)
+                assert chunk, answer
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert answer.endswith(b'{"error":"request body not received within 1 s"}'), answer
+        assert 0.5 < elapsed < 10
+
+
 # --- many clients --------------------------------------------------------------------------------------
 
 def test_1000_requests_from_16_clients(tiny_bundle, cli_records):

@@ -106,6 +106,9 @@ def serve(bundle=None, *, host: str = "127.0.0.1", port: int = 8080, token: str 
     previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("listening on http://%s:%d (bundle %s; %s); loading the model", *_host_port(where), bundle,
              "bearer token required" if token else "no token")
+    if not token and not _loopback(where[0]):
+        log.warning("warning: %s is not a loopback address and no --token-file is set: anyone who can reach "
+                    "this port can use the service", where[0])
     try:
         server.run(sockets=[sock])
     finally:
@@ -115,6 +118,14 @@ def serve(bundle=None, *, host: str = "127.0.0.1", port: int = 8080, token: str 
     if fatal:
         raise UserError(fatal[0])
     log.info("stopped")
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def _host_port(address) -> tuple[str, int]:
