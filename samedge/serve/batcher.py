@@ -99,6 +99,9 @@ class Batcher:
             except queue.Full:
                 self._fail(self._take_nowait(), NotReady("the service is stopping"))
         self._thread.join(timeout)
+        if self._thread.is_alive():  # still decoding (or loading): leave the model to the process's exit
+            log.warning("the worker did not finish within %s s; stopping without it", timeout)
+            return
         self._thread = None
         close = getattr(getattr(self.extractor, "engine", None), "close", None)
         if close is not None:
