@@ -203,8 +203,9 @@ def report(data: dict) -> str:
               "request is its own batch, with more the waiting ones run together (at most 16 texts). "
               "`records equal`: answers identical to extract_many's record for the same sentence; a sentence that "
               "ran in a batch of another size can differ (llama.cpp's batched greedy decoding can break a near-tie "
-              "differently, as with `samedge extract --batch`), which the 1-client row, every sentence alone, shows "
-              "most. tests/test_serve.py checks equality exactly on a tiny model."]
+              "differently, as with `samedge extract --batch`); tests/test_serve.py checks equality exactly on a tiny "
+              "model. A batch ends with its longest answer (up to 160 tokens), so small batches of a few clients "
+              "can be slower than one client's batches of one."]
     exits = {r.get("exit_code") for k, r in rows.items() if k.startswith("clients_")}
     lines += ["", f"Every service exited with code {exits.pop()} after SIGTERM." if len(exits) == 1 else
               f"Service exit codes after SIGTERM: {sorted(exits)}."]
