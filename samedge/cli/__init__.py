@@ -24,6 +24,7 @@ COMMANDS = {
     "base": ("base", "base", "Provision the base model (GGUF f16, HF folder) in the cache."),
     "select": ("select", "select", "Rank library experts for a target (no merge)."),
     "extract-corpus": ("corpus", "extract_corpus", "Extract a large corpus with Ray or a process pool."),
+    "serve": ("serve", "serve", "A local HTTP JSON extraction service (serve extra)."),
 }
 
 
