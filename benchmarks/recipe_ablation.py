@@ -35,11 +35,15 @@ RUNS = REPO / "runs" / "recipe"
 SOURCE = "conll2003"
 COMMAND = "nice -n 5 python benchmarks/recipe_ablation.py"
 
+RENAMES_SUBSETS = {"rename_prob": 0.5, "subset_prob": 0.3, "max_negatives": 3}
+# name -> (recipe keys, how it starts: "scratch" | "shipped" (the shipped expert, warm-started) | None (no
+# training: the shipped expert as it is), steps (None: --steps)).
 VARIANTS = {
-    "plain": {"rename_prob": 0.0, "subset_prob": 0.0, "max_negatives": 3},
-    "renames": {"rename_prob": 0.5, "subset_prob": 0.0, "max_negatives": 3},
-    "renames+subsets": {"rename_prob": 0.5, "subset_prob": 0.3, "max_negatives": 3},
-    "renames+subsets+6neg": {"rename_prob": 0.5, "subset_prob": 0.3, "max_negatives": 6},
+    "shipped": ({"rename_prob": 0.0, "subset_prob": 0.0, "max_negatives": 3}, None, 0),
+    "plain": ({"rename_prob": 0.0, "subset_prob": 0.0, "max_negatives": 3}, "scratch", None),
+    "renames": ({"rename_prob": 0.5, "subset_prob": 0.0, "max_negatives": 3}, "scratch", None),
+    "renames+subsets": (RENAMES_SUBSETS, "scratch", None),
+    "shipped+renames+subsets": (RENAMES_SUBSETS, "shipped", 50),
 }
 # CoNLL's types under names no recipe uses, with the same descriptions.
 HELD_OUT_NAMES = {"person": "human", "location": "place", "organization": "institution",
@@ -66,14 +70,19 @@ def eval_sets(n: int) -> dict:
 def train_variant(name: str, steps: int, threads: int) -> Path:
     import torch
 
+    from samedge.library import shipped_library
     from samedge.train import catalog_source, load_config, train
 
+    keys, start, own_steps = VARIANTS[name]
+    if start is None:
+        return shipped_library() / SOURCE
     out = RUNS / name / SOURCE
     if (out / "expert.json").exists():
         return out
     torch.set_num_threads(threads)
-    config = load_config(overrides=dict(VARIANTS[name], max_steps=steps, dev_sentences=0))
-    train([catalog_source(SOURCE)], out, name=SOURCE, config=config, resume=True)
+    config = load_config(overrides=dict(keys, max_steps=own_steps or steps, dev_sentences=0))
+    train([catalog_source(SOURCE)], out, name=SOURCE, config=config, resume=True,
+          init_from=shipped_library() / SOURCE if start == "shipped" else None)
     return out
 
 
@@ -95,6 +104,7 @@ def score_variant(folder: Path, sets: dict, threads: int) -> dict:
 
 
 def report(data: dict) -> str:
+    cfg = data["config"]
     rows = []
     for name in VARIANTS:
         r = data["rows"].get(name)
@@ -103,30 +113,32 @@ def report(data: dict) -> str:
         f1s = [r["scores"][e]["f1"] for e in EVALS]
         transfer = (r["scores"]["conll2003 renamed"]["f1"] + r["scores"]["wnut17"]["f1"]
                     + r["scores"]["crossner_politics"]["f1"]) / 3
-        rows.append([name, ", ".join(f"{k}={v}" for k, v in VARIANTS[name].items())] + f1s
+        keys, start, own = VARIANTS[name]
+        how = {None: "as shipped (300 steps, plain)", "scratch": f"from scratch, {cfg['steps']} steps",
+               "shipped": f"shipped expert + {own} steps"}[start]
+        rows.append([name, how, ", ".join(f"{k}={v}" for k, v in keys.items())] + f1s
                     + [f"{transfer:.1f}", r["seconds"]])
-    cfg = data["config"]
     return "\n".join([
         "## Training recipe (dev splits only)",
         "",
         f"`{COMMAND}` — {data['started']}, {data['machine']['cpu']}, {data['machine']['cores']} cores, "
         f"load at start {fmt_load(data['machine']['load_at_start'])}.",
         "",
-        f"Each variant trains the {SOURCE} expert from scratch for {cfg['steps']} steps x batch 8 (same seed and "
-        f"batches; only the recipe differs), then is scored with llama.cpp (runtime LoRA, Q8_0 base) on the first "
+        f"Each variant trains the {SOURCE} expert (from scratch for {cfg['steps']} steps x batch 8, or from the "
+        f"shipped 300-step expert; same seed and batches; only the recipe differs), then is scored with llama.cpp (runtime LoRA, Q8_0 base) on the first "
         f"{cfg['dev']} dev sentences of each set. *renamed* asks CoNLL's types as "
         + ", ".join(f"'{v}'" for v in HELD_OUT_NAMES.values())
         + " (same descriptions; no recipe shows these names). *transfer* is the mean of the three columns the "
         "expert was not trained on (renamed, wnut17, crossner_politics). Entity-level micro F1.",
         "",
-        table(["variant", "recipe keys", *EVALS, "transfer", "train s"], rows),
+        table(["variant", "training", "recipe keys", *EVALS, "transfer", "train s"], rows),
     ])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--dev", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--train-only", action="store_true", help="train the variants, score nothing")
