@@ -2,6 +2,7 @@
 
     python benchmarks/accuracy.py tune                 # merge weighting rule, chosen on dev instances
     python benchmarks/accuracy.py P                    # protocol P: CrossNER + MIT targets, P-source library
+    python benchmarks/accuracy.py N                    # protocol N: the 9 added domains, the original 15 as library
     python benchmarks/accuracy.py agreement            # labeled F1 vs vote vs pairwise agreement as rankers
     python benchmarks/accuracy.py L                    # leave one domain out, every shared domain
     python benchmarks/accuracy.py quant methods        # Q8_0/f16/Q4_K_M and linear/TIES/DARE-TIES for SaM
@@ -15,7 +16,7 @@ their status.
 
 Targets are built the way a user would: from the domain's unlabeled train texts (similarity) and at
 most 32 labeled dev instances (performance criterion; the unlabeled SaM row uses expert agreement on
-train texts instead). Test sentences are the first ``--test`` of the test split. Nothing here is tuned
+train texts instead). Test sentences are ``--test`` (default 200) drawn from the test split with a fixed seed. Nothing here is tuned
 on test: k=3, TIES and the softmax temperature are samedge's defaults, fixed before these runs.
 """
 
@@ -32,10 +33,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "scripts"))
 
 from benchmarks.common import fmt_load, load_average, now, table, write_section  # noqa: E402
-from train_library import ALL_DOMAINS, P_SOURCES, P_TARGETS  # noqa: E402
+from samedge.data.protocols import ALL as ALL_DOMAINS, N_TARGETS, P_SOURCES, P_TARGETS, library_for  # noqa: E402
 
 WORK = REPO / "runs" / "accuracy"
 UNIFIED = REPO / "runs" / "unified"
@@ -50,7 +50,8 @@ PUBLIC = {"UniNER-7B": 53.7, "GLiNER-L": 60.9, "B2NER": 72.1}
 # Each row is a build of one bundle (options for samedge.build.BuildOptions) or a special case.
 SAM = dict(selection="combined")
 ROWS = {
-    "sam": ("SaM (one merged model)", SAM),
+    "sam_default": ("SaM, default build (texts and labels only)", dict(labeled=False)),
+    "sam": ("SaM with 32 labeled dev instances", SAM),
     "sam_unlabeled": ("SaM, no labels (agreement)", dict(SAM, labeled=False)),
     "ensemble": ("SaM --ensemble (union)", dict(ensemble="union")),
     "similarity": ("similarity-only selection", dict(selection="similarity")),
@@ -62,10 +63,13 @@ ROWS = {
                                                                weighting="uniform", method="linear")),
     "base": ("base model, no adapter", "base"),
     "in_domain": ("in-domain expert (upper bound)", "in_domain"),
+    "spacy": ("spaCy en_core_web_sm, types mapped on train (peer)", "spacy"),
 }
 P_ROWS = [r for r in ROWS if r != "in_domain"]
 # Protocol L has the rows the issue asks for: no unlabeled SaM row (it doubles the selection cost).
-L_ROWS = [r for r in ROWS if r != "sam_unlabeled"]
+L_ROWS = [r for r in ROWS if r not in ("sam_unlabeled", "spacy")]
+N_ROWS = [r for r in ROWS if r not in ("in_domain", "sam_unlabeled", "unified")]
+BOOTSTRAP_SAMPLES = 1000
 
 
 def unified_name(study: str, target: str, available: dict) -> str:
@@ -82,8 +86,13 @@ def unified_name(study: str, target: str, available: dict) -> str:
 # --- targets and data -------------------------------------------------------------------
 
 def test_docs(domain: str, n: int) -> list[dict]:
+    """``n`` test sentences drawn with a fixed seed (all when the split is smaller), in split order."""
     from samedge.data.catalog import load_split
-    return load_split(domain, "test")[:n]
+    docs = load_split(domain, "test")
+    if len(docs) <= n:
+        return docs
+    keep = set(random.Random(0).sample(range(len(docs)), n))
+    return [d for i, d in enumerate(docs) if i in keep]
 
 
 def make_target(domain: str, labeled: bool = True):
@@ -112,9 +121,31 @@ def fingerprint(experts) -> str:
 
 
 def score(docs, preds) -> dict:
+    """Micro P/R/F1, and each document's (tp, fp, fn) for the bootstrap intervals."""
     from samedge.evaluate import score_documents
     m = score_documents(docs, preds).micro
-    return {"f1": round(100 * m.f1, 2), "precision": round(100 * m.precision, 2), "recall": round(100 * m.recall, 2)}
+    per_doc = []
+    for g, p in zip(docs, preds):
+        d = score_documents([g], [p]).micro
+        per_doc.append([d.tp, d.fp, d.fn])
+    return {"f1": round(100 * m.f1, 2), "precision": round(100 * m.precision, 2), "recall": round(100 * m.recall, 2),
+            "per_doc": per_doc}
+
+
+def bootstrap_average(per_target: list[list], samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% interval of the average micro F1 over targets, resampling each target's test sentences."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    averages = np.zeros(samples)
+    for counts in per_target:
+        counts = np.asarray(counts, dtype=float).reshape(-1, 3)
+        picks = rng.integers(0, len(counts), size=(samples, len(counts)))
+        tp, fp, fn = (counts[:, i][picks].sum(axis=1) for i in range(3))
+        denom = 2 * tp + fp + fn
+        averages += np.where(denom > 0, 200 * tp / np.maximum(denom, 1), 0.0)
+    averages /= len(per_target)
+    return float(np.percentile(averages, 2.5)), float(np.percentile(averages, 97.5))
 
 
 # --- one row ------------------------------------------------------------------------------
@@ -134,11 +165,8 @@ class Runner:
                 self.unified[folder.name] = load_expert(folder)
 
     def experts_for(self, study: str, target: str, only=None):
-        if only is not None:
-            return [e for e in self.library if e.name in only]
-        if study == "L":
-            return [e for e in self.library if e.name != target]
-        return [e for e in self.library if e.name in P_SOURCES]
+        names = only if only is not None else library_for(study, target)
+        return [e for e in self.library if e.name in names]
 
     def cached(self, study: str, target: str, row: str, key: dict, compute, row_kind: str | None = None):
         path = WORK / "results" / study / target / f"{row}.json"
@@ -231,6 +259,16 @@ class Runner:
 
         return self.cached("base", target, "base", {"base": self.base.base_id, "test": len(docs)}, compute)
 
+    def spacy_row(self, target, docs) -> dict | None:
+        def compute():
+            from benchmarks.peer_spacy import MODEL, peer_row
+            got = peer_row(target, docs)
+            return dict(score(docs, got["preds"]), sentences_per_s=got["sentences_per_s"], mapping=got["mapping"],
+                        model=MODEL)
+
+        return self.cached("peer", target, "spacy", {"peer": "en_core_web_sm 3.8.0", "test": len(docs)}, compute,
+                           row_kind="spacy")
+
     def row(self, study: str, target: str, row: str) -> dict | None:
         docs = test_docs(target, self.args.test)
         experts = self.experts_for(study, target)
@@ -242,10 +280,12 @@ class Runner:
             f1s = {n: r["f1"] for n, r in got["experts"].items()}
             if row == "best_single":
                 best = max(f1s, key=f1s.get)
-                return {"f1": f1s[best], "selected": [[(best, 1.0)]]}
+                return {"f1": f1s[best], "selected": [[(best, 1.0)]], "per_doc": got["experts"][best].get("per_doc")}
             return {"f1": round(sum(f1s.values()) / len(f1s), 2)}
         if kind == "base":
             return self.base_row(study, target, docs)
+        if kind == "spacy":
+            return self.spacy_row(target, docs)
         if kind == "unified":
             name = unified_name(study, target, self.unified)
             unified = self.unified.get(name)
@@ -276,7 +316,7 @@ class Runner:
 
 def main_table(runner, study: str, targets: list[str], rows: list[str]) -> tuple[str, dict]:
     results = {t: {r: runner.row(study, t, r) for r in rows} for t in targets}
-    headers = ["row"] + targets + ["average"]
+    headers = ["row"] + targets + ["average", "95% interval"]
     lines, averages = [], {}
     for r in rows:
         f1s = [results[t][r]["f1"] if results[t][r] else None for t in targets]
@@ -285,8 +325,13 @@ def main_table(runner, study: str, targets: list[str], rows: list[str]) -> tuple
         averages[r] = avg
         avg_cell = f"{avg:.1f}" if avg is not None else (f"({sum(done) / len(done):.1f}, {len(done)}/{len(targets)})"
                                                            if done else "-")
-        name = f"**{ROWS[r][0]}**" if r == "sam" else ROWS[r][0]
-        lines.append([name] + [f"{f:.1f}" if f is not None else "-" for f in f1s] + [avg_cell])
+        counts = [results[t][r].get("per_doc") for t in targets if results[t][r]]
+        interval = "-"
+        if avg is not None and len(counts) == len(targets) and all(counts):
+            lo, hi = bootstrap_average(counts)
+            interval = f"{lo:.1f}-{hi:.1f}"
+        name = f"**{ROWS[r][0]}**" if r in ("sam", "sam_default") else ROWS[r][0]
+        lines.append([name] + [f"{f:.1f}" if f is not None else "-" for f in f1s] + [avg_cell, interval])
     return table(headers, lines), {"results": results, "averages": averages}
 
 
@@ -305,7 +350,7 @@ def study_p(runner) -> str:
     avg = info["averages"]
     lines = ["## Accuracy, protocol P (the paper's setting)", "",
              f"Targets: CrossNER and MIT; library: the {len(P_SOURCES)} experts of {', '.join(P_SOURCES)}. "
-             f"Test: first {runner.args.test} test sentences per target. Entity-level micro F1 (exact span and type), "
+             f"Test: {runner.args.test} test sentences per target (fixed seed). Entity-level micro F1 (exact span and type), "
              f"Q8_0 bundles, greedy, llama.cpp.", "", tab, ""]
     if avg.get("sam") and avg.get("unified"):
         ratio = avg["sam"] / avg["unified"] if avg["unified"] else float("inf")
@@ -333,6 +378,31 @@ def study_p(runner) -> str:
     return "\n".join(lines)
 
 
+def study_n(runner) -> str:
+    targets = runner.args.targets or N_TARGETS
+    tab, info = main_table(runner, "N", targets, N_ROWS)
+    avg = info["averages"]
+    lines = ["## Accuracy, protocol N (new domains, nobody tuned on them)", "",
+             f"Targets: the {len(N_TARGETS)} domains added on 2026-12-02; library: the original "
+             f"{len(runner.experts_for('N', N_TARGETS[0]))} experts. Test: {runner.args.test} test sentences per "
+             "target drawn with a fixed seed (all when fewer). Entity-level micro F1 (exact span and type), Q8_0 bundles, greedy, llama.cpp. "
+             f"The interval is a 95% bootstrap over each target's test sentences ({BOOTSTRAP_SAMPLES} resamples). "
+             "*Default build*: `samedge build --labels ... --texts ...` with every default (no labeled data); "
+             "*with 32 labeled dev instances*: combined selection scored on the target's dev split. The spaCy row maps "
+             "each en_core_web_sm type to the target label it most often matches exactly on the target's train split.",
+             "", tab, ""]
+    for other in ("spacy", "best_single", "all_experts", "base"):
+        for row in ("sam_default", "sam"):
+            if avg.get(row) is not None and avg.get(other) is not None:
+                lines.append(f"- {ROWS[row][0]} {avg[row]:.1f} vs {ROWS[other][0]} {avg[other]:.1f}: "
+                             f"{'above' if avg[row] > avg[other] else 'not above'}.")
+    lines += ["- No unified adapter for N yet: it needs the 15 original domains x 300 steps in one adapter "
+              "(about 5 h on this 2-core CPU; minutes on a GPU): `python scripts/train_library.py --unified N`.",
+              "- SaM's experts and weights (default build):", selections(info["results"], "sam_default"), "",
+              "Reproduce: `python benchmarks/accuracy.py N --test %d`." % runner.args.test]
+    return "\n".join(lines)
+
+
 def study_l(runner) -> str:
     targets = runner.args.targets or ALL_DOMAINS
     tab, info = main_table(runner, "L", targets, L_ROWS)
@@ -341,7 +411,7 @@ def study_l(runner) -> str:
     return "\n".join([
         "## Accuracy, protocol L (leave one domain out)", "",
         f"For each shared domain D: the library without D's expert ({len(ALL_DOMAINS) - 1} experts), "
-        f"test: first {runner.args.test} test sentences of D. The unified row needs an adapter trained without D: "
+        f"test: {runner.args.test} test sentences of D (fixed seed). The unified row needs an adapter trained without D: "
         f"{', '.join(f'{t} ({used[t]})' for t in with_unified) or 'none yet'}; "
         "`unified_P` was trained on the 8 P sources only, so it never saw a P target. Other domains show \"-\".",
         "", tab, "", *_l_against_unified(info["results"], with_unified),
@@ -545,14 +615,14 @@ def study_agreement(runner) -> str:
         f"For each protocol-P target, the {len(P_SOURCES)} P-source experts decode the same {DEV_LABELED} sampled "
         f"dev instances. Each criterion ranks them: labeled micro F1, or, ignoring the labels, agreement (`vote`: "
         f"F1 against majority-vote pseudo-labels; `pairwise`: mean F1 against each other expert). Each cell: Spearman "
-        f"correlation of that ranking with the experts' F1 on the first {runner.args.test} test sentences / whether "
+        f"correlation of that ranking with the experts' F1 on {runner.args.test} test sentences / whether "
         f"its top {k} holds the best expert on test.", "",
         table(["target", "best on test", "labeled F1", "vote", "pairwise"], rows), "",
         f"- Best test expert within the top {k}: {summary}.",
         "Reproduce: `python benchmarks/accuracy.py agreement --test %d`." % runner.args.test])
 
 
-STUDIES = {"tune": study_tune, "P": study_p, "agreement": study_agreement, "L": study_l, "quant": study_quant,
+STUDIES = {"tune": study_tune, "P": study_p, "N": study_n, "agreement": study_agreement, "L": study_l, "quant": study_quant,
            "methods": study_methods, "scalability": study_scalability}
 
 
@@ -560,7 +630,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("studies", nargs="*", help=f"some of {', '.join(STUDIES)} (default: all, in the order "
                     "P, agreement, quant, methods, scalability, L)")
-    ap.add_argument("--test", type=int, default=100, help="test sentences per target")
+    ap.add_argument("--test", type=int, default=200, help="test sentences per target")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--targets", nargs="*", help="only these targets (default: each study's own list)")
     ap.add_argument("--no-write", action="store_true", help="print the tables, leave BENCHMARKS.md as it is")

@@ -2,7 +2,7 @@
 
     python scripts/train_library.py                      # every domain, into models/experts/
     python scripts/train_library.py --only conll2003 --max-steps 300
-    python scripts/train_library.py --unified P          # the protocol-P unified baseline
+    python scripts/train_library.py --unified P          # the protocol-P unified baseline (N likewise)
     python scripts/train_library.py --unified L --without conll2003   # protocol L: all domains but one
 
 Each expert is trained with `samedge.train` on its shared domain's train split
@@ -21,11 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# Protocol P (the paper's setting): these source domains form the library; CrossNER and MIT are targets.
-P_SOURCES = ["conll2003", "wnut17", "bc5cdr", "ncbi_disease", "jnlpba", "sec_filings", "gum", "btc"]
-P_TARGETS = ["crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science",
-             "mit_movie", "mit_restaurant"]
-ALL_DOMAINS = P_SOURCES + P_TARGETS
+from samedge.data.protocols import ALL as ALL_DOMAINS, N_SOURCES, P_SOURCES, P_TARGETS  # noqa: E402,F401
 
 
 def main(argv=None) -> int:
@@ -34,7 +30,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(ROOT / "models" / "experts"))
     ap.add_argument("--only", nargs="*", help="domains to train (default: all)")
-    ap.add_argument("--unified", choices=["P", "L"], help="train the unified baseline of a protocol instead")
+    ap.add_argument("--unified", choices=["P", "N", "L"], help="train the unified baseline of a protocol instead")
     ap.add_argument("--without", help="protocol L: the held-out domain")
     ap.add_argument("--unified-out", default=str(ROOT / "runs" / "unified"))
     ap.add_argument("--max-steps", type=int, help="steps per expert (default: train_defaults.toml)")
@@ -52,8 +48,8 @@ def main(argv=None) -> int:
         if args.unified == "L" and args.without not in ALL_DOMAINS:
             ap.error(f"--unified L needs --without DOMAIN, one of {', '.join(ALL_DOMAINS)}")
         # Same total budget as the experts it stands for: max_steps per source domain.
-        domains = P_SOURCES if args.unified == "P" else [d for d in ALL_DOMAINS if d != args.without]
-        name = "unified_P" if args.unified == "P" else f"unified_L_{args.without}"
+        domains = {"P": P_SOURCES, "N": N_SOURCES}.get(args.unified) or [d for d in ALL_DOMAINS if d != args.without]
+        name = f"unified_{args.unified}" if args.unified != "L" else f"unified_L_{args.without}"
         out = Path(args.unified_out) / name
         if (out / "expert.json").exists():
             print(f"{out} exists, skipping")
