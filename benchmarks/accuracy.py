@@ -521,6 +521,62 @@ def _plot(series: dict, labels: list[str], path: Path) -> None:
     tmp.replace(path)
 
 
+# Build defaults, chosen on dev splits (never test): 4 protocol-P and 4 protocol-N targets.
+DEFAULTS_TARGETS = ["crossner_ai", "crossner_politics", "crossner_science", "mit_movie",
+                    "finer_ord", "snips2017", "litbank", "bc2gm"]
+DEFAULTS_DEV = 64
+DEFAULTS_VARIANTS = {  # label -> (build options, labeled dev instances for selection?)
+    "similarity, k=3, TIES": (dict(selection="similarity", k=3), False),
+    "similarity, k=1": (dict(selection="similarity", k=1, method="linear"), False),
+    "combined (agreement), k=3, TIES": (dict(selection="combined", k=3), False),
+    "combined (agreement), k=auto, TIES": (dict(selection="combined", k="auto"), False),
+    "combined (agreement), k=1": (dict(selection="combined", k=1, method="linear"), False),
+    "combined (agreement), k=3, linear": (dict(selection="combined", k=3, method="linear"), False),
+    "combined (labeled), k=3, TIES": (dict(selection="combined", k=3), True),
+    "combined (labeled), k=auto, TIES": (dict(selection="combined", k="auto"), True),
+    "combined (labeled), k=1": (dict(selection="combined", k=1, method="linear"), True),
+}
+
+
+def defaults_dev_docs(target: str) -> list[dict]:
+    """DEFAULTS_DEV dev sentences, disjoint from the 32 that labeled selection samples (make_target)."""
+    from samedge.data.catalog import load_split
+    docs = load_split(target, "dev")
+    chosen = {d["id"] for d in random.Random(0).sample(docs, min(DEV_LABELED, len(docs)))}
+    rest = [d for d in docs if d["id"] not in chosen]
+    return random.Random(1).sample(rest, min(DEFAULTS_DEV, len(rest)))
+
+
+def study_defaults(runner) -> str:
+    targets = runner.args.targets or DEFAULTS_TARGETS
+    rows, averages = [], {}
+    for label, (options, labeled) in DEFAULTS_VARIANTS.items():
+        f1s = []
+        for target in targets:
+            protocol = "P" if target in P_TARGETS else "N"
+            row = "defaults_" + "".join(c if c.isalnum() else "_" for c in label)
+            got = runner.build_and_score("D", target, row, dict(options, labeled=labeled),
+                                         runner.experts_for(protocol, target), defaults_dev_docs(target),
+                                         extra_key="dev")
+            f1s.append(got["f1"] if got else None)
+        done = [f for f in f1s if f is not None]
+        averages[label] = sum(done) / len(done) if len(done) == len(f1s) else None
+        rows.append([label] + [f"{f:.1f}" if f is not None else "-" for f in f1s]
+                    + [f"{averages[label]:.1f}" if averages[label] is not None else "-"])
+    lines = ["## Build defaults, chosen on dev", "",
+             f"Each variant builds a bundle for each target (library: the protocol's, P or N) and is scored on "
+             f"{DEFAULTS_DEV} **dev** sentences per target, disjoint from the 32 dev instances that labeled selection "
+             "samples (agreement variants use unlabeled train texts only). No test data. Entity-level micro F1.", "",
+             table(["variant"] + list(targets) + ["average"], rows), ""]
+    for labeled in (False, True):
+        done = {k: v for k, v in averages.items() if v is not None and DEFAULTS_VARIANTS[k][1] == labeled}
+        if done:
+            best = max(done, key=done.get)
+            lines.append(f"- Best {'with' if labeled else 'without'} labeled dev instances: {best} ({done[best]:.1f}).")
+    lines.append("\nReproduce: `python benchmarks/accuracy.py defaults`.")
+    return "\n".join(lines)
+
+
 TUNE_VARIANTS = {
     "softmax T=0.05": dict(weighting="softmax", temperature=0.05),
     "softmax T=0.2": dict(weighting="softmax", temperature=0.2),
@@ -622,7 +678,7 @@ def study_agreement(runner) -> str:
         "Reproduce: `python benchmarks/accuracy.py agreement --test %d`." % runner.args.test])
 
 
-STUDIES = {"tune": study_tune, "P": study_p, "N": study_n, "agreement": study_agreement, "L": study_l, "quant": study_quant,
+STUDIES = {"tune": study_tune, "defaults": study_defaults, "P": study_p, "N": study_n, "agreement": study_agreement, "L": study_l, "quant": study_quant,
            "methods": study_methods, "scalability": study_scalability}
 
 
