@@ -9,13 +9,10 @@ its type before it starts one (33 in all), as SOURCE.md counts them.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 from ..errors import DataError
-from .decode import read_text
-from .spans import iob_spans, join_tokens, to_document, token_spans_to_chars
+from .spans import csv_rows, iob_spans, join_tokens, to_document, token_spans_to_chars
 
 TAGS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG", "I-ORG")
 HEADER = ["gold_label", "gold_token", "doc_idx", "sent_idx"]
@@ -25,10 +22,7 @@ def read_finer_ord(path: str | Path, id_prefix: str | None = None) -> list[dict]
     """One document per sentence; tokens joined with single spaces."""
     path = Path(path)
     prefix = id_prefix if id_prefix is not None else path.stem
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
-    header = next(reader, None)
-    if header != HEADER:
-        raise DataError(path, 1, f"expected the header {','.join(HEADER)}, got {header!r}")
+    reader = csv_rows(path, HEADER)
     docs: list[dict] = []
     tokens: list[str] = []
     tags: list[str] = []

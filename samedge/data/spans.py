@@ -6,7 +6,10 @@ A span here is ``(start, end, label)`` with ``end`` exclusive: token indices for
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from pathlib import Path
 
 TAG_RE = re.compile(r"^(?:O|[BI]-\S+)$")
 
@@ -77,3 +80,15 @@ def to_document(doc_id: str, text: str, spans) -> dict:
     return {"id": doc_id, "text": text,
             "entities": [{"start": s, "end": e, "label": label, "text": text[s:e]}
                          for s, e, label in sorted(spans, key=lambda x: (x[0], x[1]))]}
+
+
+def csv_rows(path: Path, header: list[str]):
+    """A csv reader over ``path`` past its header row, which must be ``header`` (else a DataError)."""
+    from ..errors import DataError
+    from .decode import read_text
+
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    found = next(reader, None)
+    if found != header:
+        raise DataError(path, 1, f"expected the header {','.join(header)}, got {found!r}")
+    return reader

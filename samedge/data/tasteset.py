@@ -22,15 +22,12 @@ Choices:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from pathlib import Path
 
 from ..errors import DataError
-from .decode import read_text
-from .spans import squeeze_spaces, to_document
+from .spans import csv_rows, squeeze_spaces, to_document
 
 HEADER = ["ingredients", "ingredients_entities"]
 SPAN_LIST = re.compile(r"^\[(?:\(\d+, ?\d+\),? ?)+\]$")
@@ -51,10 +48,7 @@ def read_tasteset(path: str | Path, id_prefix: str | None = None) -> list[dict]:
     """One document per ingredient line; a discontinuous mention -> its pieces."""
     path = Path(path)
     prefix = id_prefix if id_prefix is not None else path.stem
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
-    header = next(reader, None)
-    if header != HEADER:
-        raise DataError(path, 1, f"expected the header {','.join(HEADER)}, got {header!r}")
+    reader = csv_rows(path, HEADER)
     docs: list[dict] = []
     for recipe, row in enumerate(reader):
         lineno = reader.line_num  # the row's last line, as csv counts it
@@ -119,8 +113,7 @@ def count_annotations(path: str | Path) -> dict:
         {"recipes": int, "lines": int, "mentions": int, "discontinuous": int,
          "pieces_kept": int (entities after the piece rule), "labels": {type: mentions}}
     """
-    reader = csv.reader(io.StringIO(read_text(path), newline=""))
-    next(reader)
+    reader = csv_rows(Path(path), HEADER)
     out = {"recipes": 0, "lines": 0, "mentions": 0, "discontinuous": 0, "pieces_kept": 0, "labels": {}}
     for text, entities in reader:
         out["recipes"] += 1
