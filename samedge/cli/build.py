@@ -2,6 +2,7 @@
 
 import click
 
+from ..select.label_alignment import DEFAULT_THRESHOLD as ALIGN_THRESHOLD
 from ..select.weighting import DEFAULT_WEIGHTING
 
 
@@ -31,10 +32,15 @@ from ..select.weighting import DEFAULT_WEIGHTING
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
 @click.option("--threads", type=int, help="CPU threads (default: the cores available).")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Bundle directory (default: bundles/TARGET).")
+@click.option("--align-threshold", type=float, default=ALIGN_THRESHOLD, show_default=True,
+              help="Show a label the merged experts never saw under their closest known name when the embedder's "
+                   "similarity reaches this (your tags are kept in the output); measured on dev in BENCHMARKS.md "
+                   "'Label alignment'.")
+@click.option("--no-align", is_flag=True, help="Show the labels to the model exactly as given.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json (with stage timings) as JSON.")
 def build(target, texts, labels, dev, k, selection, method, params, weighting, temperature, ensemble, quant, library, exclude,
-          sample, seed, threads, out, force, as_json):
+          sample, seed, threads, out, align_threshold, no_align, force, as_json):
     """Select experts for a target domain, merge them exactly, quantize, and write a bundle.
 
     \b
@@ -56,7 +62,7 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
                         dev=dev, k=k, selection=selection, method=method, method_params=parse_overrides(params),
                         weighting=weighting, temperature=temperature, quant=quant.lower(), library=library,
                         exclude=tuple(exclude), sample=sample, seed=seed, threads=threads, ensemble=ensemble,
-                        force=force)
+                        align_threshold=None if no_align else align_threshold, force=force)
     out = out or f"bundles/{target if target and '/' not in target and not target.endswith('.toml') else 'custom'}"
     result = run_build(opts, out, log=lambda m: click.echo(m, err=True))
     if as_json:

@@ -134,13 +134,15 @@ def _memo_key(expert, labels, docs: list[dict]) -> tuple:
 
 
 def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, progress=True) -> dict[str, list[dict]]:
-    """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base."""
+    """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base. ``labels`` is one
+    label list for all, or a function of the expert's name (each expert asked under its own names)."""
+    labels_of = labels if callable(labels) else (lambda name: labels)
     from tqdm.auto import tqdm
 
     from ..extract import Extractor
     from ..runtime.llama import LlamaEngine
 
-    keys = {name: _memo_key(experts[name]["expert"], labels, docs) for name in experts}
+    keys = {name: _memo_key(experts[name]["expert"], labels_of(name), docs) for name in experts}
     out = {name: copy.deepcopy(_MEMO[key]) for name, key in keys.items() if key in _MEMO}
     todo = sorted(set(experts) - set(out))
     if not todo:
@@ -149,7 +151,7 @@ def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, pro
     try:
         for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
             engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
-            out[name] = Extractor(engine, labels).extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
+            out[name] = Extractor(engine, labels_of(name)).extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
             if len(_MEMO) < _MEMO_MAX:
                 _MEMO[keys[name]] = copy.deepcopy(out[name])
         return out
@@ -160,11 +162,21 @@ def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, pro
 @register("performance", fills="performance", needs=("target", "base"),
           description="micro F1 on sampled labeled target instances, or agreement between experts without labels")
 def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
-                         agreement: str = "vote", **_ignored) -> dict[str, float]:
+                         agreement: str = "vote", align_threshold: float | None = None,
+                         **_ignored) -> dict[str, float]:
     docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
     if labeled:  # predictions carry the labels' tags: gold spelled "PER" scores against the tag "person" too
         docs = retag_gold(docs, target.labels)
-    predictions = run_experts(experts, target.labels, docs, base, threads=threads)
+    labels = target.labels
+    if align_threshold is not None:  # each expert is asked under the names it was trained on
+        from ..embed import Embedder
+        from .label_alignment import align_labels
+
+        embedder = Embedder.load(threads=threads)
+        aligned = {name: align_labels(target.labels, info["expert"].labels, embedder, align_threshold)[0]
+                   for name, info in experts.items()}
+        labels = aligned.__getitem__
+    predictions = run_experts(experts, labels, docs, base, threads=threads)
     if labeled:
         return {n: round(_f1(docs, p), 6) for n, p in predictions.items()}
     return {n: round(s, 6) for n, s in agreement_scores(predictions, agreement).items()}
