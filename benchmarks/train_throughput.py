@@ -9,7 +9,8 @@ Each row runs samedge.train's own pieces in a child process: the same base (fp32
 (``catalog_source('conll2003')`` through ``make_example``/``encode_example`` with the default
 recipe) and the same loss (``batch_loss``). Two steps are compared in one run: *before* (batches
 drawn at random, logits at every position, fp32) and *after* (length-bucketed batches, logits
-only at the answer positions, bf16 autocast on CPUs with native bf16), on the same documents. ``--warmup`` steps (not timed), then ``--steps``
+only at the answer positions, bf16 autocast on CPUs with native bf16, gradient checkpointing), on
+the same documents. ``--warmup`` steps (not timed), then ``--steps``
 timed steps (forward, backward, optimizer step). tokens/s counts every non-padding token of the
 batch; answer tokens/s counts those the loss is on.
 
@@ -61,6 +62,8 @@ def child(spec: dict) -> None:
     tokenizer = AutoTokenizer.from_pretrained(base.hf)
     model = AutoModelForCausalLM.from_pretrained(base.hf, dtype=torch.float32)
     model.config.use_cache = False
+    if spec["step"] == "after" and config["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     src = catalog_source(DOMAIN)
     docs = src.train[:spec["docs"]]
     model = get_peft_model(model, _lora_config(config)).to(device)
@@ -152,7 +155,7 @@ def report(data: dict) -> str:
            "process (peak RSS: its high-water mark). *before*: batches drawn at random, logits at every "
            "position, fp32 (the step until 2026-12-02); *after*: length-bucketed batches (16 batches sorted "
            "together), logits only at the answer positions (left padding), bf16 autocast (this CPU has "
-           "avx512_bf16).\n",
+           "avx512_bf16) and gradient checkpointing: the trainer's defaults.\n",
            table(["device", "threads / GPU", "s/step", "tokens/s", "answer tokens/s", "tokens/step",
                   "peak RSS MB", "load avg (start, end)"], rows), ""]
     ref = data.get("library")
@@ -179,7 +182,7 @@ def report(data: dict) -> str:
 
 
 def spec_label(spec: dict) -> str:
-    device = "CPU fp32" if spec["device"] == "cpu" else "GPU (CUDA, bf16 autocast)"
+    device = "CPU" if spec["device"] == "cpu" else "GPU (CUDA, bf16 autocast)"
     return f"{device}, step {spec['step']}"
 
 

@@ -255,6 +255,8 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     tokenizer = AutoTokenizer.from_pretrained(base_model.hf)
     model = AutoModelForCausalLM.from_pretrained(base_model.hf, dtype=torch.float32)
     model.config.use_cache = False
+    if config["gradient_checkpointing"]:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
     # Each step renders its documents afresh (samedge.recipe), from a seeded RNG per example.
     recipe = Recipe.from_config(config)
