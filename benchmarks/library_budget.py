@@ -88,24 +88,27 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
 
+    if args.report_only:  # never State(...) here: it would start a new run over the finished one
+        data = State.last(STATE)
+        publish(NAME, report(data, data["config"]["ranks"]), write=not args.no_write)
+        return 0
     state = State(STATE, {"experts": args.experts, "ranks": args.ranks, "dev": args.dev})
-    if not args.report_only:
-        library = Library.open()
-        for name in args.experts:
-            expert = library.get(name)
-            for r in args.ranks:
-                key = f"{name}@{r}"
-                if state.has(key):
-                    continue
-                with tempfile.TemporaryDirectory() as tmp:
-                    shrunk = expert
-                    if r < expert.manifest["lora"]["r"]:
-                        from samedge.library import load_expert
-                        shrink_expert(expert, r, Path(tmp) / name)
-                        shrunk = load_expert(Path(tmp) / name)
-                    state.put(key, dict(score(shrunk, args.dev, args.threads), load=load_average()))
-                print(key, state.rows[key], flush=True)
-        state.finish()
+    library = Library.open()
+    for name in args.experts:
+        expert = library.get(name)
+        for r in args.ranks:
+            key = f"{name}@{r}"
+            if state.has(key):
+                continue
+            with tempfile.TemporaryDirectory() as tmp:
+                shrunk = expert
+                if r < expert.manifest["lora"]["r"]:
+                    from samedge.library import load_expert
+                    shrink_expert(expert, r, Path(tmp) / name)
+                    shrunk = load_expert(Path(tmp) / name)
+                state.put(key, dict(score(shrunk, args.dev, args.threads), load=load_average()))
+            print(key, state.rows[key], flush=True)
+    state.finish()
     publish(NAME, report(state.data, args.ranks), write=not args.no_write)
     return 0
 

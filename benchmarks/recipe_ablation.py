@@ -146,24 +146,26 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
 
+    if args.report_only:  # never State(...) here: it would start a new run over the finished one
+        publish(NAME, report(State.last(STATE)), write=not args.no_write)
+        return 0
     state = State(STATE, {"steps": args.steps, "dev": args.dev})
     data = state.data
-    if not args.report_only:
-        import time
-        sets = None
-        for name in args.variants:
-            if name in data["rows"]:
-                continue
-            started = time.time()
-            folder = train_variant(name, args.steps, args.threads)
-            seconds = round(time.time() - started)
-            if args.train_only:
-                continue
-            sets = sets or eval_sets(args.dev)
-            data["rows"][name] = {"scores": score_variant(folder, sets, args.threads), "seconds": seconds,
-                                  "load": load_average()}
-            state.save()
-            print(name, data["rows"][name], flush=True)
+    import time
+    sets = None
+    for name in args.variants:
+        if name in data["rows"]:
+            continue
+        started = time.time()
+        folder = train_variant(name, args.steps, args.threads)
+        seconds = round(time.time() - started)
+        if args.train_only:
+            continue
+        sets = sets or eval_sets(args.dev)
+        data["rows"][name] = {"scores": score_variant(folder, sets, args.threads), "seconds": seconds,
+                              "load": load_average()}
+        state.save()
+        print(name, data["rows"][name], flush=True)
     publish(NAME, report(data), write=not args.no_write)
     return 0
 
