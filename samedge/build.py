@@ -29,6 +29,10 @@ from .files import atomic_dir, atomic_write_json, atomic_write_text, hash_files
 DEFAULT_QUANT = "q8_0"
 DEFAULT_METHOD = "ties"
 DEFAULT_K = 3
+# Both SaM criteria: the similarity shortlist scored on sampled target instances (F1 on the
+# target's dev set when it has one, else agreement between the experts). Similarity alone was the
+# weakest configuration measured (BENCHMARKS.md, "Build defaults" and protocol P).
+DEFAULT_SELECTION = "combined"
 
 
 @dataclass
@@ -38,7 +42,7 @@ class BuildOptions:
     labels: list | None = None
     dev: str | None = None
     k: int = DEFAULT_K
-    selection: str = "similarity"          # similarity | performance | combined
+    selection: str = DEFAULT_SELECTION     # similarity | performance | combined
     method: str = DEFAULT_METHOD
     method_params: dict = field(default_factory=dict)
     weighting: str = "uniform"             # chosen on dev: see samedge.select.weighting

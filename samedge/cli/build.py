@@ -2,7 +2,24 @@
 
 import click
 
+from ..build import DEFAULT_K, DEFAULT_SELECTION
 from ..select.label_alignment import DEFAULT_THRESHOLD as ALIGN_THRESHOLD
+from ..select.registry import AUTO_K
+
+
+class _KType(click.ParamType):
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value == AUTO_K or isinstance(value, int):
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a whole number nor {AUTO_K!r}", param, ctx)
+
+
+K_TYPE = _KType()
 from ..select.weighting import DEFAULT_WEIGHTING
 
 
@@ -15,9 +32,12 @@ from ..select.weighting import DEFAULT_WEIGHTING
               "these names exactly; the prompt uses readable ones (PER: person).")
 @click.option("--dev", type=click.Path(dir_okay=False), help="A few labeled target documents (JSONL/CoNLL): "
               "performance selection then scores experts by F1 instead of agreement.")
-@click.option("--k", "k", type=int, default=3, show_default=True, help="Experts to merge.")
-@click.option("--select", "selection", type=click.Choice(["similarity", "performance", "combined"]), default="similarity",
-              show_default=True, help="How experts are ranked: domain similarity, sampled-instance performance, or both.")
+@click.option("--k", "k", type=K_TYPE, default=DEFAULT_K, show_default=True,
+              help="Experts to merge, or 'auto': those within 80% of the best performance score (1 to 5).")
+@click.option("--select", "selection", type=click.Choice(["similarity", "performance", "combined"]),
+              default=DEFAULT_SELECTION, show_default=True,
+              help="How experts are ranked: domain similarity, sampled-instance performance (F1 on --dev, or "
+                   "agreement between experts without it), or both (the default: similarity alone measured weakest).")
 @click.option("--method", default="ties", show_default=True, help="Merge method: linear, ties, dare_linear, dare_ties.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Merge method parameter, e.g. density=0.5.")
 @click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=DEFAULT_WEIGHTING, show_default=True,
