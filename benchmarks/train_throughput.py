@@ -9,8 +9,8 @@ Each row runs samedge.train's own pieces in a child process: the same base (fp32
 (``catalog_source('conll2003')`` through ``make_example``/``encode_example`` with the default
 recipe) and the same loss (``batch_loss``). Two steps are compared in one run: *before* (batches
 drawn at random, logits at every position, fp32) and *after* (length-bucketed batches, logits
-only at the answer positions, bf16 autocast on CPUs with native bf16, gradient checkpointing), on
-the same documents. ``--warmup`` steps (not timed), then ``--steps``
+only at the answer positions, bf16 autocast on CPUs with native bf16), and that step with gradient
+checkpointing, on the same documents. ``--warmup`` steps (not timed), then ``--steps``
 timed steps (forward, backward, optimizer step). tokens/s counts every non-padding token of the
 batch; answer tokens/s counts those the loss is on.
 
@@ -40,7 +40,9 @@ NAME = "train_throughput"
 STATE = WORK / f"{NAME}.json"
 DOMAIN = "conll2003"
 COMMAND = "nice -n 5 python benchmarks/train_throughput.py"
-STEPS = ("before", "after")  # the step before and after length buckets + answer-only logits
+# The step before and after length buckets + answer-only logits + bf16, and the latter with
+# gradient checkpointing (the memory option).
+STEPS = ("before", "after", "after+checkpointing")
 
 
 def child(spec: dict) -> None:
@@ -62,7 +64,7 @@ def child(spec: dict) -> None:
     tokenizer = AutoTokenizer.from_pretrained(base.hf)
     model = AutoModelForCausalLM.from_pretrained(base.hf, dtype=torch.float32)
     model.config.use_cache = False
-    if spec["step"] == "after" and config["gradient_checkpointing"]:
+    if spec["step"] == "after+checkpointing":
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     src = catalog_source(DOMAIN)
     docs = src.train[:spec["docs"]]
@@ -75,7 +77,7 @@ def child(spec: dict) -> None:
     total = spec["warmup"] + spec["steps"]
     # "before": the step as it was (random batches, logits at every position, fp32); "after": the trainer's
     # default (length-bucketed batches, logits only where the answer is, bf16 autocast where the CPU has it).
-    after = spec["step"] == "after"
+    after = spec["step"].startswith("after")
     lengths = [len(d["text"]) + sum(len(e["text"]) for e in d["entities"]) for d in docs] if after else None
     plan = batch_plan(len(docs), spec["batch"], total, config["seed"], lengths)
     recipe = Recipe.from_config(config)
@@ -155,7 +157,8 @@ def report(data: dict) -> str:
            "process (peak RSS: its high-water mark). *before*: batches drawn at random, logits at every "
            "position, fp32 (the step until 2026-12-02); *after*: length-bucketed batches (16 batches sorted "
            "together), logits only at the answer positions (left padding), bf16 autocast (this CPU has "
-           "avx512_bf16) and gradient checkpointing: the trainer's defaults.\n",
+           "avx512_bf16): the trainer's defaults; *after+checkpointing* adds gradient checkpointing "
+           "(`gradient_checkpointing = true`).\n",
            table(["device", "threads / GPU", "s/step", "tokens/s", "answer tokens/s", "tokens/step",
                   "peak RSS MB", "load avg (start, end)"], rows), ""]
     ref = data.get("library")
@@ -165,13 +168,14 @@ def report(data: dict) -> str:
                    f"alongside other jobs): {ref['seconds'] / ref['steps']:.1f} s/step, "
                    f"{ref['tokens'] / ref['seconds']:.0f} tokens/s.")
     for threads in cfg["threads"]:
-        pair = [data["rows"].get(f"cpu_t{threads}_{step}") for step in STEPS]
-        if all(p and "result" in p for p in pair):
-            before, after = pair
-            out.append(f"- {threads} thread(s): the new step takes {after['result']['s_per_step']:.2f} s against "
-                       f"{before['result']['s_per_step']:.2f} s ({before['result']['s_per_step'] / after['result']['s_per_step']:.2f}x "
-                       f"faster), peak RSS {after['peak_rss_mb']:.0f} MB against {before['peak_rss_mb']:.0f} MB, "
-                       "on the same documents in the same run.")
+        before = data["rows"].get(f"cpu_t{threads}_before")
+        for step in STEPS[1:]:
+            row = data["rows"].get(f"cpu_t{threads}_{step}")
+            if before and row and "result" in before and "result" in row:
+                b, a = before["result"]["s_per_step"], row["result"]["s_per_step"]
+                out.append(f"- {threads} thread(s), *{step}*: {a:.2f} s a step against {b:.2f} s ({b / a:.2f}x "
+                           f"faster), peak RSS {row['peak_rss_mb']:.0f} MB against {before['peak_rss_mb']:.0f} MB, "
+                           "same documents, same run.")
     out.append(data.get("gpu_note", ""))
     m = data["machine"]
     out += [f"- Machine: {m['cpu']}, {m['cores']} cores; load average at start {fmt_load(m['load_at_start'])} "
