@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,7 @@ def default_threads() -> int:
 
 DEFAULT_N_SEQ = 8
 DEFAULT_KV_CELLS = None       # None: n_ctx * (n_seq + 1), the old sizing
+DEFAULT_KV_TYPE = None        # None: llama.cpp's default (f16)
 ANSWER_GUESS = 32             # cells a new sequence's answer is assumed to need when it is admitted
 
 
@@ -77,7 +79,7 @@ class LlamaEngine:
 
     def __init__(self, model_path: str | Path, *, n_ctx: int = 1024, n_seq: int | None = None,
                  threads: int | None = None, n_batch: int = 512, n_ubatch: int | None = None,
-                 kv_cells: int | None = None, kv_type: str = "f16", flash_attn: int | None = None,
+                 kv_cells: int | None = None, kv_type: str | None = None, flash_attn: int | None = None,
                  schedule: str = "fifo"):
         import llama_cpp
 
@@ -111,13 +113,15 @@ class LlamaEngine:
         params.n_threads = self.threads
         params.n_threads_batch = self.threads
         params.no_perf = True
-        types = {"f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
-        if kv_type not in types:
-            raise UserError(f"unknown KV cache type {kv_type!r}; choose {', '.join(types)}")
-        params.type_k = params.type_v = types[kv_type]
+        types = {"f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
+        kv_type = kv_type or DEFAULT_KV_TYPE
+        if kv_type is not None:   # None: llama.cpp's default (f16)
+            if kv_type not in types:
+                raise UserError(f"unknown KV cache type {kv_type!r}; choose {', '.join(types)}")
+            params.type_k = params.type_v = types[kv_type]
         if flash_attn is not None:
             params.flash_attn_type = flash_attn
-        elif kv_type != "f16":
+        elif kv_type not in (None, "f16", "f32"):
             params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # a quantized V cache needs it
         self.ctx = llama_cpp.llama_init_from_model(self.model, params)
         if not self.ctx:
@@ -130,7 +134,7 @@ class LlamaEngine:
         self._active_adapter = None
         # Tokens evaluated (prefix apart), for throughput figures: prompt = text + suffix.
         self.stats = {"prompt_tokens": 0, "answer_tokens": 0, "prefix_tokens": 0, "decodes": 0,
-                      "evicted_tokens": 0, "evictions": 0}
+                      "evicted_tokens": 0, "evictions": 0, "decode_cpu_s": 0.0}
 
     # --- tokens ---------------------------------------------------------------------
 
@@ -194,7 +198,9 @@ class LlamaEngine:
         b.n_tokens = i + 1
 
     def _decode(self) -> None:
+        t = time.process_time()
         rc = self.lib.llama_decode(self.ctx, self.batch)
+        self.stats["decode_cpu_s"] += time.process_time() - t
         if rc != 0:
             raise RuntimeError(f"llama_decode failed with code {rc}")
         self.stats["decodes"] += 1
