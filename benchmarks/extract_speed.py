@@ -390,9 +390,9 @@ def report(data: dict) -> str:
                     r_ok = ratio is not None and ratio >= GOAL_LIMIT_RATIO
                     p_ok = xp is not None and xp >= GOAL_PLAIN_RATIO
                     m_ok = rss(f"samedge_{quant}_t{threads}_{d}") <= GOAL_RSS
-                    checks.append(f"{quant.upper()}, 2 threads, {DATA_NAMES[d]}: ratio to the limit {_f(ratio)} "
+                    checks.append(f"{quant.upper()}, 2 threads, {DATA_NAMES[d]}: ratio to the limit {_f(ratio) or 'n/a'} "
                                   f"(goal >= {GOAL_LIMIT_RATIO}: {'met' if r_ok else 'not met'}); "
-                                  f"{_f(xp, '{:.2f}x')} the plain loop (goal >= {GOAL_PLAIN_RATIO}x: "
+                                  f"{_f(xp, '{:.2f}x') or 'n/a'} the plain loop (goal >= {GOAL_PLAIN_RATIO}x: "
                                   f"{'met' if p_ok else 'not met'}); peak RSS "
                                   f"{rss(f'samedge_{quant}_t{threads}_{d}'):.0f} MB (goal <= {GOAL_RSS:.0f}: "
                                   f"{'met' if m_ok else 'not met'}).")
