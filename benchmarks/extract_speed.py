@@ -22,14 +22,16 @@ Rows (each one child process reporting its own peak RSS, VmHWM), for each quant 
     tokens the engine evaluated (retries included, the cached prefix not) / wall time;
   - ``plain``: llama-cpp-python's high-level ``Llama``, one ``create_completion`` per chunk, the
     same prompt, parsing and chunking (``Llama`` reuses the common prompt prefix itself);
-  - ``hf``: transformers fp32, ``HFEngine`` batch 8 (no quant; on ``--hf-n`` sentences and
-    ``--hf-docs`` documents, it is slow).
+  - ``hf``: transformers fp32, ``HFEngine`` batch 8 (no quant; on the first ``--hf-n`` (200)
+    sentences and ``--hf-docs`` (25) documents: it runs at about 1 sentence a second).
 Levers (Q8_0, 2 threads, sentences): the engine as it was before issue 15 (n_seq 8, 1,024 KV cells
 per sequence), and one change at a time from the defaults.
 
 The machine is shared: the load average is recorded with every row, rows of one run interleave,
 and speed is read as ratios within a run. Resumable: rows are saved in
 runs/benchmarks/extract_speed.json as they finish; rerunning (same options) continues.
+A full run takes about two hours on a quiet 2-core machine (the plain loop over the documents is the
+longest part); ``--only``, ``--threads``, ``--skip-hf`` and ``--skip-levers`` run parts of it.
 """
 
 from __future__ import annotations
@@ -492,8 +494,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500, help="CoNLL test sentences")
     ap.add_argument("--docs", type=int, default=100, help="long documents")
     ap.add_argument("--doc-sentences", type=int, default=16, help="sentences per long document")
-    ap.add_argument("--hf-n", type=int, default=None, help="sentences for the transformers rows (default: --n)")
-    ap.add_argument("--hf-docs", type=int, default=None, help="documents for the transformers rows (default: --docs)")
+    ap.add_argument("--hf-n", type=int, default=200, help="sentences for the transformers rows (slow: ~1 a second)")
+    ap.add_argument("--hf-docs", type=int, default=25, help="documents for the transformers rows")
     ap.add_argument("--only", choices=QUANTS, help="one quantization only")
     ap.add_argument("--threads", type=int, choices=THREADS, help="one thread count only")
     ap.add_argument("--skip-hf", action="store_true", help="no transformers rows (no torch needed)")
@@ -521,8 +523,7 @@ def main() -> None:
         return
 
     config = {"n": args.n, "docs": args.docs, "doc_sentences": args.doc_sentences,
-              "hf_n": args.hf_n if args.hf_n is not None else args.n,
-              "hf_docs": args.hf_docs if args.hf_docs is not None else args.docs,
+              "hf_n": min(args.hf_n, args.n), "hf_docs": min(args.hf_docs, args.docs),
               "only": args.only, "threads": args.threads, "skip_hf": args.skip_hf, "skip_levers": args.skip_levers}
     state = State(STATE, config, fresh=args.fresh)
     if state.resumed:
