@@ -114,7 +114,7 @@ def extract_records(extractor, texts: list[str], ids: list[str], *, errors: str 
 
 
 def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, glob="*", jsonl=None,
-                errors="strict", threads=None, n_seq=8, extractor=None, echo=None, progress=None) -> dict:
+                errors="strict", threads=None, n_seq=None, extractor=None, echo=None, progress=None) -> dict:
     """Extract entities from every readable input; returns a summary with the failures listed.
 
     The model is loaded when the first readable document arrives, so a run whose

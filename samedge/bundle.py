@@ -130,7 +130,7 @@ def default_bundle() -> Path:
                     "or pass --bundle DIR")
 
 
-def load_extractor(bundle=None, *, threads: int | None = None, n_seq: int = 8, labels: list[Label] | None = None,
+def load_extractor(bundle=None, *, threads: int | None = None, n_seq: int | None = None, labels: list[Label] | None = None,
                    n_ctx: int = 1024, **kw):
     """An Extractor over a verified bundle, with the llama.cpp engine."""
     from .extract import Extractor

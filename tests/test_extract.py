@@ -410,3 +410,45 @@ def test_hf_engine_matches_llama_engine_at_f32(tmp_path, monkeypatch):
         torch.set_num_threads(threads)
     assert a == b
     assert len({ans for ans, _ in a}) == len(texts) and all(len(ans) > 16 for ans, _ in a), a
+
+
+@pytest.mark.real
+def test_small_kv_cache_evicts_and_gives_the_same_answers(tmp_path):
+    """A KV cache too small for every sequence in flight: the newest sequences are evicted and
+    decoded again later, and every answer equals the one decoded alone (tiny random llama at f32,
+    f32 KV cache, flash attention off, so that batch sizes cannot flip greedy near-ties)."""
+    torch = pytest.importorskip("torch")
+    from converters.hf_to_gguf import convert
+    from samedge.prompts import split_prompt
+    from samedge.runtime.llama import LlamaEngine
+    from tests.tiny_models import make_tiny_llama
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model, tokenizer = make_tiny_llama(None, seed=0)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.dim() == 2:
+                    p.mul_(5.0)
+        model.save_pretrained(tmp_path / "hf", safe_serialization=True)
+        tokenizer.save_pretrained(tmp_path / "hf")
+        gguf = convert(tmp_path / "hf", tmp_path / "tiny.f32.gguf", out_type="f32")
+    finally:
+        torch.set_num_threads(threads)
+    prefix, suffix = split_prompt(LABELS)
+    texts = ["Ann Lee lives in Paris.", "東京 😀 Zürich", "Bob", "The quick brown fox jumps over the lazy dog.",
+             "Tab\tand CRLF\r\nline", "Maria Curie worked in Warsaw and Paris."]
+    kw = {"threads": 1, "n_ctx": 256, "kv_type": "f32", "flash_attn": 0}
+    alone = LlamaEngine(gguf, n_seq=1, kv_cells=4096, **kw)
+    small = LlamaEngine(gguf, n_seq=4, kv_cells=256, **kw)
+    try:
+        a = alone.complete(prefix, texts, suffix, 64)
+        b = small.complete(prefix, texts, suffix, 64)
+        assert small.stats["evictions"] > 0, small.stats
+        assert alone.stats["evictions"] == 0
+        assert small.stats["answer_tokens"] > alone.stats["answer_tokens"]   # evicted answers were decoded twice
+    finally:
+        alone.close()
+        small.close()
+    assert a == b

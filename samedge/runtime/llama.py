@@ -12,6 +12,14 @@ bandwidth, so the speed comes from elsewhere (DESIGN.md section 3):
   them. Batching is continuous: a finished chunk's slot takes
   the next chunk at once (1.3x less CPU time than fixed groups of ``n_seq``
   on 96 CoNLL test sentences, where a few answers loop to the token limit).
+- **a KV cache sized to the work, not to n_ctx x n_seq** (issue 15): one unified cache of
+  ``kv_cells`` cells in all holds the prefix once and every sequence in flight. A text is
+  admitted while its prompt plus ``ANSWER_GUESS`` answer tokens fit; when the running answers
+  outgrow the cache, the newest sequence is evicted and decoded again later, so any
+  ``kv_cells >= n_ctx`` is correct. Before, every sequence reserved ``n_ctx`` (1,024) cells: 9,216
+  cells, ~210 MB at f16, for sentences that use ~40 each. A small cache also keeps attention
+  cheap: llama.cpp attends over the cache's whole used range, masked cells included (measured,
+  1 thread: a 32-token decode costs 4.3 ms a token beside an empty cache, 6.2 beside 3,584 cells).
 - **runtime LoRA** (selection only): adapters in GGUF form can be switched on
   the one loaded base, so candidate experts are scored without merging.
 
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -59,22 +68,44 @@ def default_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# Measured on 200 CoNLL test sentences, Q8_0, 2 busy cores (benchmarks/extract_speed.py has the levers):
+# n_seq 64 in 2,048 cells against n_seq 8 in 9,216: 142 decodes instead of 403, 1.29x sentences/s at
+# 2 threads, peak RSS 281 MB instead of 421. The cells bound the sequences in flight first (~35 sentences).
+DEFAULT_N_SEQ = 64
+DEFAULT_KV_CELLS = 2048       # the whole cache (None: n_ctx * (n_seq + 1), the sizing before issue 15)
+DEFAULT_KV_TYPE = None        # None: llama.cpp's default (f16)
+ANSWER_GUESS = 32             # cells a new sequence's answer is assumed to need when it is admitted
+
+
 class LlamaEngine:
-    """A GGUF model on the CPU, answering batches of prompts that share a prefix."""
+    """A GGUF model on the CPU, answering batches of prompts that share a prefix.
+
+    ``n_ctx`` bounds one sequence (prefix + text + suffix + answer); ``kv_cells`` is the whole
+    unified KV cache, shared by the prefix and every sequence in flight. Sequences are admitted
+    while their cells fit (``ANSWER_GUESS`` answer cells assumed); a sequence that would overflow
+    the cache is evicted (newest first) and decoded again later, so any ``kv_cells >= n_ctx`` works.
+    """
 
     name = "llama.cpp"
 
-    def __init__(self, model_path: str | Path, *, n_ctx: int = 1024, n_seq: int = 8, threads: int | None = None,
-                 n_batch: int = 512):
+    def __init__(self, model_path: str | Path, *, n_ctx: int = 1024, n_seq: int | None = None,
+                 threads: int | None = None, n_batch: int = 512, n_ubatch: int | None = None,
+                 kv_cells: int | None = None, kv_type: str | None = None, flash_attn: int | None = None,
+                 schedule: str = "fifo"):
         import llama_cpp
 
         _silence_llama_logs()
         llama_cpp.llama_backend_init()
         self.lib = llama_cpp
+        n_seq = n_seq or DEFAULT_N_SEQ
         self.n_ctx = n_ctx          # per sequence: prefix + chunk + answer must fit
         self.n_seq = n_seq
         self.threads = threads or default_threads()
         self.n_batch = n_batch
+        self.kv_cells = max(n_ctx, kv_cells or DEFAULT_KV_CELLS or n_ctx * (n_seq + 1))
+        if schedule not in ("fifo", "longest"):
+            raise ValueError(f"unknown schedule {schedule!r}")
+        self.schedule = schedule
         path = Path(model_path)
         if not path.is_file():
             raise UserError(f"{path}: model file not found")
@@ -85,14 +116,24 @@ class LlamaEngine:
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         params = llama_cpp.llama_context_default_params()
         # One unified KV cache: the shared prefix is stored once; each sequence adds its own tail.
-        params.n_ctx = n_ctx * (n_seq + 1)
+        params.n_ctx = self.kv_cells
         params.n_batch = n_batch
-        params.n_ubatch = n_batch
+        params.n_ubatch = n_ubatch or n_batch
         params.n_seq_max = n_seq + 1
         params.kv_unified = True
         params.n_threads = self.threads
         params.n_threads_batch = self.threads
         params.no_perf = True
+        types = {"f32": llama_cpp.GGML_TYPE_F32, "f16": llama_cpp.GGML_TYPE_F16, "q8_0": llama_cpp.GGML_TYPE_Q8_0, "q4_0": llama_cpp.GGML_TYPE_Q4_0}
+        kv_type = kv_type or DEFAULT_KV_TYPE
+        if kv_type is not None:   # None: llama.cpp's default (f16)
+            if kv_type not in types:
+                raise UserError(f"unknown KV cache type {kv_type!r}; choose {', '.join(types)}")
+            params.type_k = params.type_v = types[kv_type]
+        if flash_attn is not None:
+            params.flash_attn_type = flash_attn
+        elif kv_type not in (None, "f16", "f32"):
+            params.flash_attn_type = llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED  # a quantized V cache needs it
         self.ctx = llama_cpp.llama_init_from_model(self.model, params)
         if not self.ctx:
             raise UserError(f"{path}: could not create a llama.cpp context of {params.n_ctx} tokens")
@@ -102,6 +143,9 @@ class LlamaEngine:
         self._prefix: tuple = ()      # tokens held in sequence 0
         self._adapters: dict = {}
         self._active_adapter = None
+        # Tokens evaluated (prefix apart), for throughput figures: prompt = text + suffix.
+        self.stats = {"prompt_tokens": 0, "answer_tokens": 0, "prefix_tokens": 0, "decodes": 0,
+                      "evicted_tokens": 0, "evictions": 0, "decode_cpu_s": 0.0}
 
     # --- tokens ---------------------------------------------------------------------
 
@@ -165,46 +209,51 @@ class LlamaEngine:
         b.n_tokens = i + 1
 
     def _decode(self) -> None:
+        t = time.process_time()
         rc = self.lib.llama_decode(self.ctx, self.batch)
+        self.stats["decode_cpu_s"] += time.process_time() - t
         if rc != 0:
             raise RuntimeError(f"llama_decode failed with code {rc}")
+        self.stats["decodes"] += 1
 
     def _feed(self, items) -> dict:
-        """Evaluate (token, pos, seq, want_logits) items in n_batch-sized decodes; seq -> logits copy.
-        Logits are copied right after their decode: the next decode overwrites them."""
+        """Evaluate (token, pos, seq, want_logits) items in n_batch-sized decodes; seq -> greedy next token.
+        The argmax is taken over all of a decode's logits rows at once (llama.cpp stores them
+        contiguously, in batch order), right after it: the next decode overwrites them."""
         out = {}
         for start in range(0, len(items), self.n_batch):
             self.batch.n_tokens = 0
             wanted = []
-            for idx, (tok, pos, seq, want) in enumerate(items[start:start + self.n_batch]):
+            for tok, pos, seq, want in items[start:start + self.n_batch]:
                 self._add(tok, pos, seq, want)
                 if want:
-                    wanted.append((seq, idx))
+                    wanted.append(seq)
             self._decode()
-            for seq, idx in wanted:
-                out[seq] = self._logits(idx).copy()
+            if wanted:
+                rows = np.ctypeslib.as_array(self.lib.llama_get_logits(self.ctx), shape=(len(wanted), self.n_vocab))
+                out.update(zip(wanted, rows.argmax(axis=1).tolist()))
         return out
-
-    def _logits(self, idx: int) -> np.ndarray:
-        ptr = self.lib.llama_get_logits_ith(self.ctx, idx)
-        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
     def _ensure_prefix(self, prefix: list[int]) -> None:
         if tuple(prefix) == self._prefix:
             return
         self.lib.llama_memory_clear(self.memory, True)
         self._feed([(t, i, 0, False) for i, t in enumerate(prefix)])
+        self.stats["prefix_tokens"] += len(prefix)
         self._prefix = tuple(prefix)
 
     def complete(self, prefix: str, texts: list[str], suffix: str, max_tokens: int) -> list[tuple[str, bool]]:
         """Greedy answer for each ``prefix + text + suffix``: (answer, ended on the stop token).
 
         The prefix is evaluated once (and kept while it stays the same). Texts
-        decode ``n_seq`` at a time with continuous batching: a sequence that
+        decode up to ``n_seq`` at a time with continuous batching: a sequence that
         finishes frees its slot for the next text at once, and the new text's
         prompt is evaluated in the same ``llama_decode`` as the running
         sequences' next tokens. A long (or looping) answer thus holds one slot,
-        not a whole group of ``n_seq``.
+        not a whole group of ``n_seq``. A text is admitted only while the KV
+        cache has room for its prompt and ``ANSWER_GUESS`` answer tokens; when the
+        running answers outgrow the cache, the newest sequence is evicted and its
+        text decoded again later (greedy: the same answer).
         """
         if max_tokens <= 0:
             return [("", False) for _ in texts]
@@ -219,16 +268,32 @@ class LlamaEngine:
         self._ensure_prefix(prefix_ids)
         results: list = [None] * len(bodies)
         generated: list = [[] for _ in bodies]
-        pending = list(range(len(bodies)))[::-1]     # popped from the end: text order
+        order = range(len(bodies))
+        if self.schedule == "longest":
+            order = sorted(order, key=lambda i: -len(bodies[i]))
+        pending = list(order)[::-1]                   # popped from the end
         free = list(range(self.n_seq, 0, -1))         # sequence ids 1..n_seq (0 holds the prefix)
         running: dict = {}                            # seq -> [text index, next position]
-        logits: dict = {}
+        admitted: list = []                           # running seqs, oldest first
+        nxt: dict = {}                                # seq -> greedy next token
+        guess = min(max_tokens, ANSWER_GUESS)
+        cells = self.kv_cells
+        stats = self.stats
+
+        def used() -> int:
+            return n_prefix + sum(pos - n_prefix for _, pos in running.values())
+
+        def release(seq: int) -> None:
+            del running[seq]
+            admitted.remove(seq)
+            self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
+            free.append(seq)
+
         try:
             while pending or running:
-                items = []
                 for seq in sorted(running):
-                    i, pos = running[seq]
-                    token = int(np.argmax(logits[seq]))
+                    i = running[seq][0]
+                    token = nxt[seq]
                     if token in self.stop_tokens or self.lib.llama_vocab_is_eog(self.vocab, token):
                         results[i] = True
                     else:
@@ -236,21 +301,35 @@ class LlamaEngine:
                         if len(generated[i]) >= max_tokens:
                             results[i] = False   # cut off; no need to evaluate a token nobody reads
                     if results[i] is not None:
-                        del running[seq]
-                        self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
-                        free.append(seq)
-                    else:
-                        items.append((token, pos, seq, True))
-                        running[seq][1] = pos + 1
-                while free and pending:
+                        release(seq)
+                # Every running sequence adds one cell this step: evict the newest until that fits.
+                while len(admitted) > 1 and used() + len(admitted) > cells:
+                    seq = admitted[-1]
+                    i, pos = running[seq]
+                    stats["evictions"] += 1
+                    stats["evicted_tokens"] += pos - n_prefix
+                    generated[i] = []
+                    release(seq)
+                    pending.append(i)
+                items = []
+                for seq in sorted(admitted):
+                    i, pos = running[seq]
+                    items.append((generated[i][-1], pos, seq, True))
+                    running[seq][1] = pos + 1
+                stats["answer_tokens"] += len(items)
+                need = used()
+                while free and pending and (not running or need + len(bodies[pending[-1]]) + guess <= cells):
                     seq, i = free.pop(), pending.pop()
                     body = bodies[i]
                     self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)
                     self.lib.llama_memory_seq_cp(self.memory, 0, seq, 0, n_prefix)
                     items += [(t, n_prefix + j, seq, j == len(body) - 1) for j, t in enumerate(body)]
                     running[seq] = [i, n_prefix + len(body)]
+                    admitted.append(seq)
+                    need += len(body) + guess
+                    stats["prompt_tokens"] += len(body)
                 if items:
-                    logits = self._feed(items)
+                    nxt = self._feed(items)
         finally:
             for seq in range(1, self.n_seq + 1):
                 self.lib.llama_memory_seq_rm(self.memory, seq, -1, -1)

@@ -147,7 +147,7 @@ def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, pro
     todo = sorted(set(experts) - set(out))
     if not todo:
         return out
-    engine = LlamaEngine(scoring_base(base), threads=threads, n_seq=8, n_ctx=1024)
+    engine = LlamaEngine(scoring_base(base), threads=threads)
     try:
         for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
             engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
