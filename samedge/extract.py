@@ -65,8 +65,8 @@ class Extractor:
     @classmethod
     def load(cls, bundle=None, **kw) -> "Extractor":
         """Load a bundle directory (verified by sha256) with the llama.cpp engine."""
-        from .bundle import load_extractor
-        return load_extractor(bundle, **kw)
+        from .bundle.load import open_extractor
+        return open_extractor(cls, bundle, **kw)
 
     def _fits(self, text: str) -> bool:
         return self.engine.count_tokens(text) <= self.chunk_tokens

@@ -313,6 +313,6 @@ def set_centroid(expert: Expert, texts: list[str], max_texts: int = 256) -> Expe
 
 def catalog_texts(domain: str) -> list[str]:
     """Training texts of a catalog domain (or of each domain in a unified expert's comma list)."""
-    from .train import catalog_source
+    from .data.catalog import training_splits
 
-    return [d["text"] for name in domain.split(",") for d in catalog_source(name).train]
+    return [d["text"] for name in domain.split(",") for d in training_splits(name)[0]]
