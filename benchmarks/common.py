@@ -103,7 +103,9 @@ def isolated_home() -> Path:
     """A $SAMEDGE_HOME for benchmark builds (runs/benchmarks/home) sharing the real model caches, so
     that building here leaves the user's "last bundle" alone. Sets it in os.environ (children
     inherit it) and returns it."""
-    from samedge.files import home_sharing_model_caches
+    if str(REPO) not in sys.path:  # the helper lives with the tests (it is no part of samedge)
+        sys.path.insert(0, str(REPO))
+    from tests.homes import home_sharing_model_caches
 
     home = home_sharing_model_caches(WORK / "home")
     os.environ["SAMEDGE_HOME"] = str(home)

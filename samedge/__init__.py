@@ -11,7 +11,7 @@ for _switch in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
     os.environ[_switch] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402  (after the offline switches)
 
 
 def __getattr__(name):

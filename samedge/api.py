@@ -13,14 +13,13 @@ import sys
 from .data.writers import document_writer, format_documents
 from .files import atomic_path
 from .inputs import Document, Failure, iter_documents
+from .records import DOCS_PER_BATCH, REPLACED, batches, new_counts, note_offsets  # noqa: F401  (public here too)
 
-DOCS_PER_BATCH = 16  # documents handed to the extractor at once (their chunks decode together)
 # A document longer than this (characters) is extracted alone and, in JSONL, written as it goes:
 # its entities are never all held (Extractor.stream), and it ends its batch, so that a folder of
 # big files never holds more than one of them.
 STREAM_CHARS = 1_000_000
 TEXT_PIECE = 1 << 20  # characters of a streamed document's text JSON-escaped at a time
-REPLACED = "decoded text (invalid UTF-8 replaced by U+FFFD)"
 
 
 def format_table(doc: dict) -> str:
@@ -71,23 +70,10 @@ def _big(item) -> bool:
     return isinstance(item, Document) and len(item.text) > STREAM_CHARS
 
 
-def _batches(items, size):
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size or _big(item):
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def _write_streamed(out, doc: Document, extractor, errors: str) -> int:
     """One JSONL record written as it is found, byte for byte what ``render(result, "jsonl")`` gives
     for the whole result; returns the number of entities."""
-    from .extract import _new_counts
-
-    counts = _new_counts()
+    counts = new_counts()
     out.write(json.dumps({"id": doc.id}, ensure_ascii=False)[:-1] + ', "text": "')
     for i in range(0, len(doc.text), TEXT_PIECE):  # escaping is per character: pieces join exactly
         out.write(json.dumps(doc.text[i:i + TEXT_PIECE], ensure_ascii=False)[1:-1])
@@ -106,11 +92,7 @@ def _write_streamed(out, doc: Document, extractor, errors: str) -> int:
 def extract_records(extractor, texts: list[str], ids: list[str], *, errors: str = "strict") -> list[dict]:
     """The records `samedge extract` writes for these texts, one per text in order (``render(record,
     "jsonl")`` is its JSONL line). `samedge serve` answers with these too."""
-    records = extractor.extract_many(texts, ids=ids)
-    if errors == "replace":
-        for record in records:
-            record["offsets"] = REPLACED
-    return records
+    return [note_offsets(record, errors) for record in extractor.extract_many(texts, ids=ids)]
 
 
 def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, glob="*", jsonl=None,
@@ -131,7 +113,7 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
     bar = tqdm(desc="extract", unit="doc", disable=not progress, file=sys.stderr)
     with _sink(output) as out:
         writer, started = document_writer(out, fmt, lambda doc: render(doc, fmt)), False
-        for batch in _batches(iter_documents(paths, glob=glob, errors=errors, jsonl=jsonl), DOCS_PER_BATCH):
+        for batch in batches(iter_documents(paths, glob=glob, errors=errors, jsonl=jsonl), DOCS_PER_BATCH, _big):
             docs = [d for d in batch if isinstance(d, Document)]
             failures += [f.reason for f in batch if isinstance(f, Failure)]
             if not docs:
@@ -141,7 +123,7 @@ def run_extract(paths, *, bundle=None, labels=None, fmt="jsonl", output=None, gl
             if not started:  # html and labelstudio open with the labels and the bundle's version
                 writer.start(*extraction_meta(extractor))
                 started = True
-            # A big document ends its batch (see _batches): the others first, then it, streamed.
+            # A big document ends its batch (see _big): the others first, then it, streamed.
             streamed = docs.pop() if fmt == "jsonl" and _big(docs[-1]) and hasattr(extractor, "stream") else None
             if docs:
                 for result in extract_records(extractor, [d.text for d in docs], [d.id for d in docs], errors=errors):

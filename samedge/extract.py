@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from .data.labels import Label, check_labels
 from .errors import UserError
 from .prompts import align, clean_text, parse_answer, split_prompt
-from .runtime.chunking import _SENTENCE_END, Chunk, iter_chunks
+from .records import new_counts as _new_counts
+from .runtime.chunking import SENTENCE_END as _SENTENCE_END, Chunk, iter_chunks
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -35,11 +36,6 @@ class _Job:
     doc: int
     chunk: Chunk
     depth: int = 0
-
-
-def _new_counts() -> dict:
-    return {"chunks": 0, "parse_failures": 0, "dropped_labels": 0, "not_found": 0, "overlaps": 0,
-            "split_retries": 0, "unfinished_answers": 0}
 
 
 class Extractor:
@@ -65,8 +61,8 @@ class Extractor:
     @classmethod
     def load(cls, bundle=None, **kw) -> "Extractor":
         """Load a bundle directory (verified by sha256) with the llama.cpp engine."""
-        from .bundle import load_extractor
-        return load_extractor(bundle, **kw)
+        from .bundle.load import open_extractor
+        return open_extractor(cls, bundle, **kw)
 
     def _fits(self, text: str) -> bool:
         return self.engine.count_tokens(text) <= self.chunk_tokens

@@ -103,17 +103,30 @@ def _publish_lock(dest: Path):
         yield
 
 
-@contextlib.contextmanager
-def file_lock(lock_path: Path):
-    """An exclusive advisory lock (flock) on ``lock_path``, created if absent, held for the block."""
+def try_flock(path: Path, *, blocking: bool = True, create: bool = False) -> int | None:
+    """samedge's one lock: an exclusive flock on ``path`` (a file, created if ``create``, or a
+    directory). Returns its descriptor (close it to release); the kernel releases it too when the
+    holder dies, even by SIGKILL, so a killed run never leaves a stale lock. None when
+    ``blocking`` is False and someone else holds it."""
     import fcntl
 
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT if create else os.O_RDONLY, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path):
+    """:func:`try_flock` on ``lock_path`` (created if absent), waited for and held for the block."""
+    fd = try_flock(lock_path, create=True)
+    try:
+        yield
+    finally:
+        os.close(fd)
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -128,26 +141,13 @@ def _exchange(a: Path, b: Path) -> bool:
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
-def _lock_dir(path: Path, blocking: bool = True) -> int | None:
-    """An flock on a directory (released when the holder exits, even on SIGKILL); None when held elsewhere."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def _sweep_stale(dest: Path) -> None:
     """Remove the temp directories that killed writers of ``dest`` left behind (their lock died with them)."""
     import glob
 
     for stale in dest.parent.glob(f".{glob.escape(dest.name)}.*.incomplete"):
         try:
-            fd = _lock_dir(stale, blocking=False)
+            fd = try_flock(stale, blocking=False)
         except OSError:
             continue
         if fd is None:
@@ -178,7 +178,7 @@ def atomic_dir(dest: str | os.PathLike, overwrite: bool = False):
     # Created under another suffix and locked before it gets the .incomplete name, so that a
     # concurrent sweep never sees it unlocked.
     creating = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".creating", dir=dest.parent))
-    lock = _lock_dir(creating)
+    lock = try_flock(creating)
     tmp = creating.with_suffix(".incomplete")
     os.replace(creating, tmp)
     try:
@@ -248,17 +248,3 @@ def verify_files(root: str | os.PathLike, files: dict[str, str]) -> list[str]:
 
 def samedge_home() -> Path:
     return Path(os.environ.get("SAMEDGE_HOME", Path.home() / ".cache" / "samedge"))
-
-
-def home_sharing_model_caches(home: Path) -> Path:
-    """A $SAMEDGE_HOME at ``home`` whose base, id and LoRA caches are this one's (symlinked): builds
-    there reuse the provisioned models but keep their own "last bundle" (tests, benchmarks)."""
-    real = samedge_home()
-    home.mkdir(parents=True, exist_ok=True)
-    if real.resolve() != home.resolve():
-        for name in ("base", "ids", "lora"):
-            (real / name).mkdir(parents=True, exist_ok=True)
-            link = home / name
-            if not link.exists():
-                link.symlink_to(real / name, target_is_directory=True)
-    return home

@@ -61,7 +61,7 @@ def _valid_text(text: str, where: str, errors: str) -> str:
                     f"which is not valid Unicode")
 
 
-def _documents_of(name: str, data: bytes, errors: str, jsonl: bool):
+def documents_of(name: str, data: bytes, errors: str, jsonl: bool):
     """The documents of one input, decoded now (so that the caller can drop the bytes at once)."""
     text = decode_bytes(data, name, errors)
     if not jsonl:
@@ -94,7 +94,7 @@ def _jsonl_documents(name: str, text: str, errors: str):
         yield Document(doc_id, doc_text)
 
 
-def _expand(paths, glob: str):
+def expand_paths(paths, glob: str):
     for raw in paths:
         if raw == "-":
             yield "-"
@@ -118,7 +118,7 @@ def iter_documents(paths, *, glob: str = "*", errors: str = "strict", jsonl: boo
     """Documents and Failures from ``paths`` (files, directories searched recursively, or '-')."""
     if errors not in ("strict", "replace"):
         raise UserError(f"--errors must be strict or replace, not {errors!r}")
-    for item in _expand(paths, glob):
+    for item in expand_paths(paths, glob):
         if isinstance(item, Failure):
             yield item
             continue
@@ -126,7 +126,7 @@ def iter_documents(paths, *, glob: str = "*", errors: str = "strict", jsonl: boo
         as_jsonl = jsonl if jsonl is not None else (item != "-" and item.suffix.lower() in JSONL_SUFFIXES)
         try:
             data = sys.stdin.buffer.read() if item == "-" else _read_bytes(item)
-            documents = _documents_of(name, data, errors, as_jsonl)
+            documents = documents_of(name, data, errors, as_jsonl)
         except UserError as e:
             yield Failure(name, str(e))
             continue

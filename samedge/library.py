@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +25,10 @@ import numpy as np
 from .data.labels import Label
 from .errors import IntegrityError, UserError
 from .files import atomic_dir, atomic_write_json, check_name, hash_files, safe_relpath, verify_files
+from .merge.lora import ADAPTER, ADAPTER_CONFIG, LoraConfig, lora_module, read_adapter, read_lora_config
 
 EXPERT_FORMAT = "samedge-expert/1"
 MANIFEST = "expert.json"
-ADAPTER = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
 REQUIRED_KEYS = ("format", "name", "domain", "labels", "base", "lora", "files", "centroid")
 
@@ -92,9 +92,13 @@ class Expert:
     def centroid(self) -> np.ndarray:
         return np.asarray(self.manifest["centroid"]["vector"], dtype=np.float32)
 
-    @property
-    def scale(self) -> float:
-        return self.manifest["lora"]["alpha"] / self.manifest["lora"]["r"]
+    @cached_property
+    def lora_config(self) -> LoraConfig:
+        return read_lora_config(self.path)
+
+    def scaling(self, module: str) -> float:
+        """ΔW = scaling · B · A for ``module``: PEFT's rule (alpha/r, rsLoRA, patterns), as at runtime."""
+        return self.lora_config.scaling(module)
 
     @property
     def dev_f1(self):
@@ -114,16 +118,6 @@ class Expert:
                 "licence": self.manifest.get("licence", ""),
                 "labels": [lab.name for lab in self.labels], "dev_f1": self.dev_f1,
                 "rank": self.manifest["lora"]["r"], "size_bytes": self.size, "path": str(self.path)}
-
-
-def read_adapter(path: Path) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
-
-    try:
-        return {k: v.astype(np.float32) for k, v in load_file(path).items()}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise IntegrityError(f"{path}: not a readable safetensors file ({e})") from None
 
 
 def read_manifest(folder: Path) -> dict:
@@ -179,23 +173,12 @@ def expected_lora_shapes(base_gguf: Path) -> dict[str, tuple[int, int]]:
     return shapes
 
 
-def lora_module(key: str) -> tuple[str, str]:
-    """``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`` -> (module path, 'A'|'B')."""
-    parts = key.split(".")
-    if len(parts) < 3 or parts[-1] != "weight" or parts[-2] not in ("lora_A", "lora_B"):
-        raise IntegrityError(f"unexpected adapter tensor {key!r} (only LoRA A/B weights are supported)")
-    module = ".".join(parts[:-2])
-    module = module.removeprefix("base_model.model.")
-    return module, parts[-2][-1]
-
-
 def validate_adapter(expert: Expert, base_id: str, base_gguf: Path) -> None:
     """Refuse an expert for another base, with tensors the base lacks, wrong shapes, or NaN/Inf."""
     if expert.base_id != base_id:
         raise IntegrityError(f"expert {expert.name} was trained on base {expert.base_id[:12]}, "
                              f"not on this library's base {base_id[:12]}")
     shapes = expected_lora_shapes(base_gguf)
-    rank = expert.manifest["lora"]["r"]
     tensors = expert.tensors()
     if not tensors:
         raise IntegrityError(f"expert {expert.name}: the adapter holds no tensors")
@@ -204,6 +187,7 @@ def validate_adapter(expert: Expert, base_id: str, base_gguf: Path) -> None:
         if module not in shapes:
             raise IntegrityError(f"expert {expert.name}: tensor {key} adapts {module}, which the base does not have")
         out_f, in_f = shapes[module]
+        rank = expert.lora_config.rank(module)
         want = (rank, in_f) if which == "A" else (out_f, rank)
         if tuple(value.shape) != want:
             raise IntegrityError(f"expert {expert.name}: {key} has shape {tuple(value.shape)}, expected {want}")
@@ -313,6 +297,6 @@ def set_centroid(expert: Expert, texts: list[str], max_texts: int = 256) -> Expe
 
 def catalog_texts(domain: str) -> list[str]:
     """Training texts of a catalog domain (or of each domain in a unified expert's comma list)."""
-    from .train import catalog_source
+    from .data.catalog import training_splits
 
-    return [d["text"] for name in domain.split(",") for d in catalog_source(name).train]
+    return [d["text"] for name in domain.split(",") for d in training_splits(name)[0]]

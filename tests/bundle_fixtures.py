@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.timeouts import generous
+
 REPO = Path(__file__).resolve().parents[1]
 PINNED_EXPERTS = ("conll2003", "wnut17")
 TARGET = "legal"
@@ -120,7 +122,7 @@ def check_spans(doc: dict, labels=None) -> None:
 
 def isolated_home(root: Path) -> Path:
     """A fresh $SAMEDGE_HOME whose base and id caches are the real ones (symlinked)."""
-    from samedge.files import home_sharing_model_caches
+    from tests.homes import home_sharing_model_caches
 
     return home_sharing_model_caches(root / "samedge_home")
 
@@ -135,7 +137,7 @@ def cli_environ(home: Path, **extra) -> dict:
 def run_cli(args, env, *, input: bytes | None = None, timeout: float = 300, cwd=None) -> subprocess.CompletedProcess:
     """``python -m samedge ARGS`` in a subprocess; stdout/stderr as text."""
     proc = subprocess.run([sys.executable, "-m", "samedge", *map(str, args)], input=input, capture_output=True,
-                          env=env, timeout=timeout, cwd=cwd or REPO)
+                          env=env, timeout=generous(timeout), cwd=cwd or REPO)
     proc.stdout = proc.stdout.decode("utf-8", errors="replace")
     proc.stderr = proc.stderr.decode("utf-8", errors="replace")
     return proc
@@ -166,7 +168,7 @@ BUILD_SCRIPT = textwrap.dedent("""
 def build_pinned(out: Path, env: dict, method: str = "linear", k: int = 2, timeout: float = 300):
     """Build the legal bundle from the pinned experts in a subprocess (the Python API, one thread)."""
     proc = subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(out), method, str(k)], capture_output=True,
-                          text=True, env=env, timeout=timeout, cwd=REPO)
+                          text=True, env=env, timeout=generous(timeout), cwd=REPO)
     return proc
 
 

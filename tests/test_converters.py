@@ -18,7 +18,7 @@ llama_cpp = pytest.importorskip("llama_cpp")
 
 from converters.gguf_io import read_tensor, write_gguf_like  # noqa: E402
 from converters.hf_to_gguf import convert, detect_pre, main  # noqa: E402
-from converters.lora_to_gguf import convert_lora  # noqa: E402
+from samedge.merge.lora import convert_lora  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 
 # One thread for torch and llama.cpp: on a busy 2-core machine (a training job

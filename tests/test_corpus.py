@@ -22,6 +22,7 @@ import pytest
 
 from tests.bundle_fixtures import FOUND_SENTENCES, REPO, assert_one_line_error, make_tiny_bundle, run_cli
 from tests.bundle_fixtures import cli_env, real_bundle  # noqa: F401
+from tests.timeouts import generous
 
 pytest.importorskip("ray")
 pytest.importorskip("torch")
@@ -127,7 +128,7 @@ def test_rerun_after_a_kill_mid_job_completes_without_duplicates(tiny_bundle, co
     proc = subprocess.Popen([str(a) for a in args], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + generous(120)
         while time.time() < deadline and proc.poll() is None and len(list((out / ".parts").glob("shard-*.json"))) < 4:
             time.sleep(0.05)
         assert proc.poll() is None, f"the run ended before the kill: {proc.stderr.read().decode()[-2000:]}"
@@ -140,7 +141,7 @@ def test_rerun_after_a_kill_mid_job_completes_without_duplicates(tiny_bundle, co
     done_before = len(list((out / ".parts").glob("shard-*.json")))
     assert 4 <= done_before < 63, done_before  # 38 + 25 shards in all
 
-    rerun = run_cli([a for a in args[3:]] + ["--json"], env, timeout=240)
+    rerun = run_cli([a for a in args[3:]] + ["--json"], env, timeout=240)  # run_cli scales it by the load
     assert rerun.returncode == 2, rerun.stderr[-2000:]  # 2: one document failed (listed in errors.jsonl)
     summary = json.loads(rerun.stdout)
     assert summary["skipped_shards"] >= done_before

@@ -14,6 +14,7 @@ import pytest
 
 from samedge.embed import Embedder, default_embedder_dir
 from samedge.errors import IntegrityError, UserError
+from tests.timeouts import generous  # noqa: E402
 
 SENTENCES = [
     "EU rejects German call to boycott British lamb .",
@@ -47,7 +48,7 @@ def test_runtime_path_imports_no_torch():
         assert not heavy, heavy
         print("ok")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=generous(120),
                          cwd=Path(__file__).resolve().parents[1])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"

@@ -19,6 +19,7 @@ from samedge.data.labels import make_label
 from samedge.data.writers import format_documents
 from samedge.extract import Extractor
 from tests.bundle_fixtures import FOUND_SENTENCES, GoldEngine, cli_env, real_bundle, run_cli  # noqa: F401
+from tests.timeouts import generous  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 HOSTILE = 'Ann Lee wrote <script>alert("x")</script> and </mark><b>bold</b> & "quotes" in Paris.\r\nBob 😀 left.'
@@ -127,7 +128,7 @@ def run_chromium(html_path: Path, png: Path) -> str:
             [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
              "--window-size=1000,900", f"--screenshot={png}", "--dump-dom", html_path.as_uri()],
-            capture_output=True, timeout=120, env=dict(os.environ, HOME=profile))
+            capture_output=True, timeout=generous(120), env=dict(os.environ, HOME=profile))
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout.decode("utf-8")
 

@@ -152,9 +152,9 @@ def test_a_shrunk_expert_loads_and_merges_to_the_truncated_delta(tiny, tmp_path)
     expert = tiny["experts"][0]
     manifest = shrink_expert(expert, 2, tmp_path / "small", dtype="float32")
     small = load_expert(tmp_path / "small")  # sha256 of the new files verified
-    assert small.manifest["lora"]["r"] == 2 and small.scale == 1.0 == manifest["lora"]["alpha"] / 2
-    assert manifest["lora"]["truncated_from"]["r"] == expert.manifest["lora"]["r"]
     module = "model.layers.0.mlp.up_proj"
+    assert small.manifest["lora"]["r"] == 2 and small.scaling(module) == 1.0 == manifest["lora"]["alpha"] / 2
+    assert manifest["lora"]["truncated_from"]["r"] == expert.manifest["lora"]["r"]
     full, _ = merged_deltas([expert], [1.0], "linear", {}, tiny["base_id"])
     shrunk, _ = merged_deltas([small], [1.0], "linear", {}, tiny["base_id"])
     u, s, vt = np.linalg.svd(full[module]().astype(np.float64))

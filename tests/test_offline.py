@@ -24,6 +24,7 @@ from samedge.bundle import MANIFEST, MODEL
 from samedge.files import sha256_file
 from tests.bundle_fixtures import (FOUND_SENTENCES, REPO, build_pinned, check_spans, cli_env,  # noqa: F401
                                    offline_environ, read_report, real_bundle, run_cli)
+from tests.timeouts import generous  # noqa: E402
 
 
 def network_namespace() -> list[str]:
@@ -57,7 +58,7 @@ def test_samedge_forces_the_switches_over_an_inherited_zero(tmp_path):
             f"    hf_hub_download('HuggingFaceTB/not-cached', 'config.json', cache_dir={str(tmp_path / 'hub')!r})\n"
             "except Exception as e:\n"
             "    print(type(e).__name__)\n")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=REPO, timeout=generous(120))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.split() == ["LocalEntryNotFoundError"]
     r = read_report(report)
@@ -73,7 +74,7 @@ def test_extract_offline_without_torch(tmp_path, real_bundle, cli_env):
     src.write_text(" ".join(FOUND_SENTENCES[:3]), encoding="utf-8")
     cmd = network_namespace() + [sys.executable, "-m", "samedge", "extract", str(src), "--bundle", str(real_bundle),
                                  "--threads", "1"]
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=generous(300))
     assert proc.returncode == 0, proc.stderr[-2000:]
     (doc,) = [json.loads(line) for line in proc.stdout.splitlines()]
     check_spans(doc)
@@ -105,7 +106,7 @@ def test_build_offline_without_torch_is_byte_identical(tmp_path, real_bundle, cl
     if network_namespace():
         from tests.bundle_fixtures import BUILD_SCRIPT
         proc = subprocess.run(network_namespace() + [sys.executable, "-c", BUILD_SCRIPT, str(out), "linear", "2"],
-                              env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+                              env=env, cwd=REPO, capture_output=True, text=True, timeout=generous(300))
     else:
         proc = build_pinned(out, env)
     assert proc.returncode == 0, proc.stderr[-3000:]

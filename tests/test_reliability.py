@@ -32,6 +32,7 @@ from samedge.extract import Extractor
 from samedge.files import atomic_dir, atomic_write_bytes, atomic_write_text, sha256_file
 from tests.bundle_fixtures import (FOUND_SENTENCES, REPO, GoldEngine, assert_one_line_error, check_spans,  # noqa: F401
                                    cli_env, real_bundle, run_cli)
+from tests.timeouts import generous  # noqa: E402
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489") + b"\x00" * 64
 LABELS = [make_label("person"), make_label("location")]
@@ -102,7 +103,7 @@ def test_unreadable_file_through_the_cli(tmp_path, real_bundle, cli_env):
                "--threads", "1"]
         preexec = without_dac_override()
         try:
-            proc = subprocess.run(cmd, env=cli_env, cwd=REPO, capture_output=True, text=True, timeout=300,
+            proc = subprocess.run(cmd, env=cli_env, cwd=REPO, capture_output=True, text=True, timeout=generous(300),
                                   preexec_fn=preexec)
         except subprocess.SubprocessError as e:  # prctl refused (no CAP_SETPCAP in this container)
             pytest.skip(f"cannot make permissions bind for root here: {e}")
@@ -356,7 +357,7 @@ BIG_SCRIPT = textwrap.dedent("""
 
 def _extract_in_child(src: Path, out: Path, env) -> dict:
     proc = subprocess.run([sys.executable, "-c", BIG_SCRIPT, str(src), str(out)], capture_output=True, text=True,
-                          env=env, cwd=REPO, timeout=300)
+                          env=env, cwd=REPO, timeout=generous(300))
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -583,7 +584,7 @@ def test_experts_add_sigkilled_mid_copy_then_retried(tmp_path, cli_env):
     library = tmp_path / "library"
     folder = expert_copy(tmp_path / "incoming")
     proc = subprocess.run([sys.executable, "-c", KILL_ADD, str(library), str(folder)], env=cli_env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=generous(120))
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert leftovers(library)  # the killed copy's temp folder ...
     assert Library.open(library, include_shipped=False).names() == []  # ... is not an expert
@@ -680,7 +681,7 @@ def test_build_on_a_full_disk_is_one_line_and_publishes_nothing(tmp_path, cli_en
     out = tmp_path / "legal"
     proc = subprocess.run([sys.executable, "-m", "samedge", "build", "--target", "legal", "--k", "1", "--method",
                            "linear", "--threads", "1", "--out", str(out)], env=cli_env, cwd=REPO,
-                          capture_output=True, text=True, timeout=300, preexec_fn=_limit_file_size(32 << 20))
+                          capture_output=True, text=True, timeout=generous(300), preexec_fn=_limit_file_size(32 << 20))
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
@@ -772,7 +773,7 @@ def test_two_builds_racing_to_one_output(tmp_path, cli_env):
     out = tmp_path / "race"
     runs = [start_build(out, cli_env, "--k", str(k)) for k in (1, 2)]
     for proc, _, reader in runs:
-        proc.wait(timeout=300)
+        proc.wait(timeout=generous(300))
         reader.join(5)
     codes = [proc.returncode for proc, _, _ in runs]
     assert sorted(codes) == [0, 2], [("".join(lines))[-1500:] for _, lines, _ in runs]

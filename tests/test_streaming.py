@@ -98,6 +98,6 @@ def test_a_big_document_ends_its_batch(monkeypatch):
     from samedge.inputs import Document
 
     items = [Document("a", "short"), Document("b", "a long document"), Document("c", "short"), Document("d", "x")]
-    assert [[d.id for d in b] for b in api._batches(items, 16)] == [["a", "b"], ["c", "d"]]
+    assert [[d.id for d in b] for b in api.batches(items, 16, api._big)] == [["a", "b"], ["c", "d"]]
     monkeypatch.setattr(api, "STREAM_CHARS", 10 ** 6)
-    assert [[d.id for d in b] for b in api._batches(items, 3)] == [["a", "b", "c"], ["d"]]
+    assert [[d.id for d in b] for b in api.batches(items, 3, api._big)] == [["a", "b", "c"], ["d"]]

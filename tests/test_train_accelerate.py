@@ -23,6 +23,7 @@ pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
 from tests.test_train import SENTENCES, _doc  # noqa: E402
+from tests.timeouts import generous  # noqa: E402
 
 # `--cpu --num_processes 2` starts ONE process in accelerate 1.x (`--cpu` selects its simple launcher,
 # whatever --num_processes says: accelerate/commands/launch.py, launch_command). Several CPU processes
@@ -60,7 +61,7 @@ def _train_args(root, out):
 
 
 def _run(cmd, env, timeout=400):
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=generous(timeout))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(proc.stdout[proc.stdout.index("{"):])
 

@@ -19,7 +19,7 @@ import click
 @click.option("--errors", type=click.Choice(["strict", "replace"]), default="strict", show_default=True,
               help="Invalid UTF-8: stop with an error naming the byte offset, or replace it with U+FFFD.")
 @click.option("--threads", type=int, help="CPU threads for llama.cpp (default: the cores available).")
-@click.option("--batch", "n_seq", type=int, default=None, help="Chunks decoded together at most (default: the engine's, 32).")
+@click.option("--batch", "n_seq", type=int, default=None, help="Chunks decoded together at most (default: the engine's, 64).")
 def extract(paths, bundle, labels, fmt, output, glob, force_jsonl, errors, threads, n_seq):
     """Find entities in PATHS (files, directories, or - for stdin) with a bundle.
 

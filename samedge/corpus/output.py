@@ -15,13 +15,12 @@ that a rerun either skips (marker present) or rewrites whole (no duplicates).
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
 
 from ..errors import UserError
-from ..files import atomic_path, atomic_write_json, atomic_write_text
+from ..files import atomic_path, atomic_write_json, atomic_write_text, try_flock
 
 FORMAT = "samedge-corpus/1"
 PARTS = ".parts"
@@ -40,12 +39,10 @@ def locked(out: Path):
     """Hold OUT for this run (an flock, released even on SIGKILL); sweep killed writers' temp files."""
     out.mkdir(parents=True, exist_ok=True)
     (out / PARTS).mkdir(exist_ok=True)
-    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = try_flock(out / ".lock", blocking=False, create=True)
+    if fd is None:
+        raise UserError(f"{out}: another extract-corpus run is writing there")
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise UserError(f"{out}: another extract-corpus run is writing there") from None
         for folder in (out, out / PARTS):
             for stale in folder.glob("*.incomplete"):
                 stale.unlink(missing_ok=True)

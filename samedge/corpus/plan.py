@@ -11,7 +11,7 @@ A unit's items (documents and failures, in ``samedge extract``'s order) are
 cut into shards of ``shard_size`` items: shard ``shard-UUUUU-KKKKK`` holds items
 ``K*size .. (K+1)*size-1`` of unit ``U``. The name depends only on the inputs,
 so a rerun finds the shards an earlier run completed. ``shard_size`` is a
-multiple of the extractor's batch (api.DOCS_PER_BATCH): within a shard the
+multiple of the extractor's batch (records.DOCS_PER_BATCH): within a shard the
 items go to the Extractor in the same groups as ``samedge extract`` would form,
 so records are identical (llama.cpp's answers may depend on how many tokens
 share a decode; see tests/test_extract.py).
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..inputs import JSONL_SUFFIXES, Document, Failure, _documents_of, _expand
+from ..inputs import JSONL_SUFFIXES, Document, Failure, documents_of, expand_paths
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 
@@ -94,7 +94,7 @@ def make_plan(paths, *, glob: str = "*", errors: str = "strict", jsonl: bool | N
             run.clear()
             run_failures.clear()
 
-    for item in _expand(paths, glob):
+    for item in expand_paths(paths, glob):
         if item == "-":
             raise UserError("extract-corpus reads files and directories, not stdin ('-')")
         # An input that fails before reading is one item, as in samedge extract: it joins the text run.
@@ -143,7 +143,7 @@ def items_of(name: str, data: bytes, kind: str, errors: str) -> list:
         return _parquet_items(name, data)
     items = []
     try:
-        for item in _documents_of(name, data, errors, kind == "jsonl"):
+        for item in documents_of(name, data, errors, kind == "jsonl"):
             items.append(item)
     except UserError as e:
         items.append(Failure(name, str(e)))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..api import DOCS_PER_BATCH, render
+from ..api import render
+from ..records import DOCS_PER_BATCH, batches, note_offsets
 from . import output
 
 
@@ -32,8 +33,7 @@ class ShardWorker:
         rows = sorted(rows, key=lambda r: r["seq"])
         records, lines, failures, entities = [], [], [], 0
         # The same groups as samedge extract: DOCS_PER_BATCH items, failures included.
-        for start in range(0, len(rows), DOCS_PER_BATCH):
-            group = rows[start:start + DOCS_PER_BATCH]
+        for group in batches(rows, DOCS_PER_BATCH):
             failures += [{"id": r["id"], "reason": r["reason"], "shard": shard} for r in group if r["reason"]]
             docs = [r for r in group if not r["reason"]]
             if not docs:
@@ -42,9 +42,7 @@ class ShardWorker:
                 if isinstance(result, str):
                     failures.append({"id": doc["id"], "reason": result, "shard": shard})
                     continue
-                if self.errors == "replace":
-                    result["offsets"] = "decoded text (invalid UTF-8 replaced by U+FFFD)"
-                records.append(result)
+                records.append(note_offsets(result, self.errors))
                 lines.append(render(result, "jsonl"))
                 entities += len(result["entities"])
         seconds = round(time.perf_counter() - started, 3)

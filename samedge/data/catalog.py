@@ -308,3 +308,18 @@ def label_counts(name: str, root: str | Path | None = None) -> dict:
         for label, n in split["labels"].items():
             counts[label] = counts.get(label, 0) + n
     return counts
+
+
+TRAIN_HOLDOUT_SEED = 1234
+
+
+def training_splits(name: str) -> tuple[list[dict], list[dict]]:
+    """(train, dev) documents to train an expert of a domain on: its train and dev splits, or, for a
+    domain without a train split (jnlpba ships dev and test only), its dev split minus a fixed 10%
+    held out as dev."""
+    if "train" in get_domain(name).splits:
+        return load_split(name, "train"), load_split(name, "dev")
+    docs = load_split(name, "dev")
+    held = set(random.Random(TRAIN_HOLDOUT_SEED).sample(range(len(docs)), max(1, len(docs) // 10)))
+    return ([doc for i, doc in enumerate(docs) if i not in held],
+            [doc for i, doc in enumerate(docs) if i in held])

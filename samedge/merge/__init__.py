@@ -5,6 +5,8 @@
 - :func:`cat_adapter` / :func:`svd_adapter`: a LoRA that keeps the base shared.
 """
 
+# The built-in methods register themselves; importing any module of this package runs this first.
+from . import methods  # noqa: F401
 from .adapter import cat_adapter, svd_adapter
 from .gguf_merge import merge_into_gguf, merged_deltas
 from .hf_merge import merge_into_hf

@@ -6,7 +6,7 @@
   relative Frobenius error of the truncation reported per tensor.
 
 Both are written as a PEFT adapter folder (scale 1: alpha = r), which
-converters.lora_to_gguf turns into a GGUF LoRA.
+``merge.lora.convert_lora`` turns into a GGUF LoRA.
 """
 
 from __future__ import annotations
@@ -17,36 +17,27 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MergeError
-from ..files import atomic_dir, atomic_path
-from .deltas import check_compatible
+from ..files import atomic_dir
+from .deltas import check_compatible, lora_pairs
 from .gguf_merge import merged_deltas
+from .lora import ADAPTER, ADAPTER_CONFIG, peft_key, unit_scale_config, write_peft
 
 
-def _write_peft(dest: Path, tensors: dict[str, np.ndarray], rank: int, target_modules: list[str], force: bool) -> None:
-    from safetensors.numpy import save_file
-
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": rank,
-              "target_modules": sorted(target_modules), "bias": "none", "lora_dropout": 0.0,
-              "fan_in_fan_out": False, "base_model_name_or_path": None}
+def _write_unit_scale(dest: Path, tensors: dict[str, np.ndarray], rank: int, modules, force: bool) -> None:
+    target_modules = sorted({m.rsplit(".", 1)[-1] for m in modules})
     with atomic_dir(dest, overwrite=force) as tmp:
-        with atomic_path(tmp / "adapter_model.safetensors") as t:
-            save_file({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in sorted(tensors.items())}, str(t))
-        (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-
-
-def _key(module: str, which: str) -> str:
-    return f"base_model.model.{module}.lora_{which}.weight"
+        write_peft(tmp, tensors, unit_scale_config(rank, target_modules))
 
 
 def cat_adapter(experts, weights, base_id: str, dest, force: bool = False) -> dict:
     pairs = check_compatible(experts, base_id)
     tensors, modules = {}, sorted(pairs[0])
     for module in modules:
-        tensors[_key(module, "A")] = np.concatenate(
-            [np.float32(w * e.scale) * p[module][0] for p, e, w in zip(pairs, experts, weights)], axis=0)
-        tensors[_key(module, "B")] = np.concatenate([p[module][1] for p in pairs], axis=1)
-    rank = tensors[_key(modules[0], "A")].shape[0]
-    _write_peft(Path(dest), tensors, rank, sorted({m.rsplit(".", 1)[-1] for m in modules}), force)
+        tensors[peft_key(module, "A")] = np.concatenate(
+            [np.float32(w * e.scaling(module)) * p[module][0] for p, e, w in zip(pairs, experts, weights)], axis=0)
+        tensors[peft_key(module, "B")] = np.concatenate([p[module][1] for p in pairs], axis=1)
+    rank = tensors[peft_key(modules[0], "A")].shape[0]
+    _write_unit_scale(Path(dest), tensors, rank, modules, force)
     return {"rank": rank, "exact": True}
 
 
@@ -61,11 +52,11 @@ def svd_adapter(experts, weights, base_id: str, dest, rank: int, method: str = "
         u, s, vt = np.linalg.svd(d, full_matrices=False)
         r = min(rank, len(s))
         root = np.sqrt(s[:r])
-        tensors[_key(module, "B")] = (u[:, :r] * root).astype(np.float32)
-        tensors[_key(module, "A")] = (root[:, None] * vt[:r]).astype(np.float32)
+        tensors[peft_key(module, "B")] = (u[:, :r] * root).astype(np.float32)
+        tensors[peft_key(module, "A")] = (root[:, None] * vt[:r]).astype(np.float32)
         total = float(np.sqrt((s ** 2).sum()))
         errors[module] = float(np.sqrt((s[r:] ** 2).sum()) / total) if total > 0 else 0.0
-    _write_peft(Path(dest), tensors, rank, sorted({m.rsplit(".", 1)[-1] for m in modules}), force)
+    _write_unit_scale(Path(dest), tensors, rank, modules, force)
     return {"rank": rank, "method": method, "params": params,
             "relative_error_max": max(errors.values()), "relative_error_mean": float(np.mean(list(errors.values()))),
             "relative_error": errors}
@@ -91,22 +82,17 @@ def truncate_lora(a: np.ndarray, b: np.ndarray, rank: int) -> tuple[np.ndarray, 
 
 def shrink_expert(expert, rank: int, dest, dtype: str = "float16", force: bool = False) -> dict:
     """``expert`` at LoRA rank ``rank``: the truncated adapter and an updated manifest, written
-    atomically to ``dest``. The scale alpha/r is folded into the factors (alpha = rank: scale 1),
+    atomically to ``dest``. The scaling is folded into the factors (alpha = rank: scale 1),
     so the merge and the runtime LoRA see the same delta. Returns the new manifest."""
-    from safetensors.numpy import save_file
-
     from ..files import atomic_write_json, hash_files
-    from ..library import ADAPTER, ADAPTER_CONFIG, MANIFEST
+    from ..library import MANIFEST
 
     if rank < 1:
         raise MergeError(f"rank must be >= 1, got {rank}")
-    tensors = expert.tensors()
     out, errors = {}, {}
-    for key in sorted(k for k in tensors if ".lora_A." in k):
-        b_key = key.replace(".lora_A.", ".lora_B.")
-        a, b, errors[key.split(".lora_A.")[0]] = truncate_lora(np.float32(expert.scale) * tensors[key],
-                                                                tensors[b_key], rank)
-        out[key], out[b_key] = a.astype(dtype), b.astype(dtype)
+    for module, (a, b) in sorted(lora_pairs(expert).items()):
+        a, b, errors[module] = truncate_lora(np.float32(expert.scaling(module)) * a, b, rank)
+        out[peft_key(module, "A")], out[peft_key(module, "B")] = a, b
     config = json.loads((expert.path / ADAPTER_CONFIG).read_text())
     config.update(r=rank, lora_alpha=rank, use_rslora=False, rank_pattern={}, alpha_pattern={})
     manifest = json.loads(json.dumps(expert.manifest))
@@ -116,9 +102,7 @@ def shrink_expert(expert, rank: int, dest, dtype: str = "float16", force: bool =
                                           "relative_error_max": round(max(errors.values()), 4),
                                           "relative_error_mean": round(float(np.mean(list(errors.values()))), 4)}
     with atomic_dir(Path(dest), overwrite=force) as tmp:
-        with atomic_path(tmp / ADAPTER) as t:
-            save_file(out, str(t), metadata={"format": "pt"})
-        atomic_write_json(tmp / ADAPTER_CONFIG, config)
+        write_peft(tmp, out, config, dtype=dtype, metadata={"format": "pt"})
         manifest["files"] = hash_files(tmp, [ADAPTER, ADAPTER_CONFIG])
         atomic_write_json(tmp / MANIFEST, manifest)
     return manifest

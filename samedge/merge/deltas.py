@@ -1,6 +1,6 @@
 """Exact LoRA deltas, checked before any merge.
 
-ΔW = (alpha / r) · B · A per adapted module, in float32 and HF layout. Experts
+ΔW = scaling · B · A per adapted module (PEFT's scaling: merge.lora), in float32 and HF layout. Experts
 are refused (never skipped) for a different base, an incomplete A/B pair, a
 module the others do not adapt, a shape mismatch, or NaN/Inf.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import MergeError
-from ..library import Expert, lora_module
+from .lora import lora_module
 
 
-def lora_pairs(expert: Expert) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def lora_pairs(expert) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """module path -> (A [r, in], B [out, r]) as float32."""
     halves: dict[str, dict] = {}
     for key, value in expert.tensors().items():
@@ -32,7 +32,7 @@ def lora_pairs(expert: Expert) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return pairs
 
 
-def check_compatible(experts: list[Expert], base_id: str) -> list[dict]:
+def check_compatible(experts: list, base_id: str) -> list[dict]:
     """Every expert on ``base_id`` and adapting the same modules; returns their LoRA pairs."""
     if not experts:
         raise MergeError("nothing to merge: no experts selected")

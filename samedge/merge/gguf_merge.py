@@ -33,7 +33,7 @@ def merged_deltas(experts, weights, method: str, params: dict | None, base_id: s
 
     def make(module):
         def merged() -> np.ndarray:
-            deltas = [delta(p[module], e.scale) for p, e in zip(pairs, experts)]
+            deltas = [delta(p[module], e.scaling(module)) for p, e in zip(pairs, experts)]
             return spec.fn(deltas, list(weights), seed_key=module, **params)
         return merged
     return {module: make(module) for module in sorted(pairs[0])}, params

@@ -63,8 +63,6 @@ def register(name: str, description: str, **params: Param):
 
 
 def get_method(name: str) -> MergeMethod:
-    from . import methods  # noqa: F401  (registers the built-in methods)
-
     try:
         return METHODS[name]
     except KeyError:
@@ -72,6 +70,4 @@ def get_method(name: str) -> MergeMethod:
 
 
 def method_names() -> list[str]:
-    from . import methods  # noqa: F401
-
     return sorted(METHODS)

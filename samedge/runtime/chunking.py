@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 # A sentence ends at . ! ? (plus closing quotes/brackets) followed by whitespace, or at a blank line.
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+|\n\s*\n")
+SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"'”’)\]]*\s+|\n\s*\n")
 _WORD = re.compile(r"\S+\s*")
 
 
@@ -75,7 +75,7 @@ def chunk_text(text: str, fits: Callable[[str], bool]) -> list[Chunk]:
 
 def _units(text: str, fits: Callable[[str], bool]):
     """Sentences that fit, else their words that fit, else hard-split pieces; in text order."""
-    for s, e in _pieces(text, 0, _SENTENCE_END):
+    for s, e in _pieces(text, 0, SENTENCE_END):
         if fits(text[s:e]):
             yield s, e
             continue

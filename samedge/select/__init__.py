@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+# The built-in strategies register themselves; importing any module of this package runs this first.
+from . import performance as _performance  # noqa: F401  (registers "performance")
 from . import similarity as _similarity  # noqa: F401  (registers "similarity")
 from .registry import (STRATEGIES, TIE_RULE, ExpertScore, SelectionReport, Strategy, get_strategy,
                        ranking, register, select_with, strategy_names, top_k)

@@ -99,11 +99,10 @@ def agreement_scores(predictions: dict[str, list[dict]], mode: str = "vote") -> 
 
 def lora_gguf(expert, base_gguf: Path) -> Path:
     """The expert's adapter as a GGUF LoRA, converted once and cached by the adapter's sha256."""
-    from converters.lora_to_gguf import convert_lora
-
     from ..files import samedge_home
+    from ..merge.lora import ADAPTER, convert_lora
 
-    digest = expert.manifest["files"]["adapter_model.safetensors"]
+    digest = expert.manifest["files"][ADAPTER]
     dest = samedge_home() / "lora" / f"{digest[:32]}.gguf"
     if not dest.is_file():
         convert_lora(expert.path, dest, base_gguf)

@@ -49,12 +49,7 @@ def register(name: str, *, fills: str, needs: tuple = (), description: str = "")
     return wrap
 
 
-def _load_builtins() -> None:
-    from . import performance, similarity  # noqa: F401  (register "performance" and "similarity")
-
-
 def get_strategy(name: str) -> Strategy:
-    _load_builtins()
     try:
         return STRATEGIES[name]
     except KeyError:
@@ -63,7 +58,6 @@ def get_strategy(name: str) -> Strategy:
 
 
 def strategy_names() -> list[str]:
-    _load_builtins()
     return sorted(STRATEGIES)
 
 

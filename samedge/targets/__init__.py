@@ -28,10 +28,7 @@ from ..data.decode import read_text
 from ..data.labels import Label, label_conflict, user_label
 from ..errors import DataError, UserError
 
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+import tomllib
 
 SUFFIX = ".toml"
 KEYS = {"name", "description", "labels", "texts", "texts_file", "dev"}

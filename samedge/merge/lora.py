@@ -1,4 +1,10 @@
-"""PEFT LoRA adapter (safetensors) -> GGUF LoRA adapter that llama.cpp loads.
+"""LoRA adapters, the only place that knows their layout: PEFT tensor keys, PEFT's scaling
+(``alpha / r``, rsLoRA's ``alpha / sqrt(r)``, per-module ``rank_pattern``/``alpha_pattern``),
+PEFT adapter folders (read and written) and llama.cpp's GGUF LoRA (written).
+
+The merge (exact deltas ``scaling(module) · B · A``) and the runtime LoRA that performance
+selection scores with both take their scale from :meth:`LoraConfig.scaling`, so an expert
+is scored and merged alike.
 
 llama.cpp's LoRA format: ``general.type = adapter``, ``adapter.type = lora``,
 ``adapter.lora.alpha``; per adapted weight ``W`` (GGUF name ``blk.N.attn_q.weight``)
@@ -6,11 +12,10 @@ two tensors ``<name>.lora_a`` and ``<name>.lora_b``. In numpy layout they are
 exactly PEFT's ``lora_A.weight`` [r, in] and ``lora_B.weight`` [out, r], and
 llama.cpp computes ``W x + scale * alpha / r * B (A x)`` (scale is the runtime
 ``lora_scale``, 1.0 by default), which is PEFT's ``alpha / r`` scaling.
-
 Since ΔW = B·A, llama.cpp's q/k row order is applied to the rows of B only.
-Where PEFT's scaling is not ``alpha / r`` for every module (rsLoRA, per-module
-``rank_pattern``/``alpha_pattern``), the difference is folded into B so that
-the adapter stays exact under llama.cpp's single alpha.
+Where PEFT's scaling is not ``alpha / r`` for a module (rsLoRA, patterns), the
+difference is folded into B so that the adapter stays exact under llama.cpp's
+single alpha.
 """
 
 from __future__ import annotations
@@ -24,30 +29,74 @@ from pathlib import Path
 
 import numpy as np
 
-from samedge.errors import UserError
+from converters.gguf_io import field_value, open_gguf, planned, read_safetensors, tensor_shape, write_gguf
+from converters.llama_layout import LINEAR_MODULES, hf_to_gguf_name, permute_qk, qk_heads
 
-from .gguf_io import field_value, open_gguf, planned, read_safetensors, tensor_shape, write_gguf
-from .llama_layout import LINEAR_MODULES, hf_to_gguf_name, permute_qk, qk_heads
+from ..errors import IntegrityError, UserError
+from ..files import atomic_path, atomic_write_json
 
+ADAPTER = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 LORA_OUT_TYPES = ("f32", "f16")
 
 # base_model.model.<hf module path>.lora_A.weight (PEFT drops the adapter name when saving)
-_PEFT_NAME = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<which>A|B)\.weight$")
+_PEFT_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<which>A|B)\.weight$")
 
+
+# --- keys ------------------------------------------------------------------------
+
+def parse_key(key: str) -> tuple[str, str] | None:
+    """``base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight`` -> (module path, 'A'|'B');
+    None for a tensor that is not a plain LoRA A/B weight (callers say why in their own words)."""
+    m = _PEFT_KEY.match(key)
+    return (m.group("module"), m.group("which")) if m else None
+
+
+def lora_module(key: str) -> tuple[str, str]:
+    """:func:`parse_key` for a library expert's tensor: anything else is a damaged expert."""
+    parsed = parse_key(key)
+    if parsed is None:
+        raise IntegrityError(f"unexpected adapter tensor {key!r} (only LoRA A/B weights are supported)")
+    return parsed
+
+
+def peft_key(module: str, which: str) -> str:
+    return f"base_model.model.{module}.lora_{which}.weight"
+
+
+def pair_tensors(tensors: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """PEFT tensors -> {hf module path: (A, B)}; refuses anything that is not a plain LoRA pair."""
+    pairs: dict[str, dict[str, np.ndarray]] = {}
+    for name, array in tensors.items():
+        parsed = parse_key(name)
+        if parsed is None:
+            raise UserError(f"adapter tensor {name} is not a LoRA A/B weight (embedding LoRA, DoRA, bias?)")
+        module, which = parsed
+        pairs.setdefault(module, {})[which] = array
+    incomplete = sorted(k for k, v in pairs.items() if set(v) != {"A", "B"})
+    if incomplete:
+        raise UserError(f"adapter has A without B (or B without A) for {incomplete[:3]}")
+    return {k: (v["A"], v["B"]) for k, v in pairs.items()}
+
+
+# --- scaling ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class LoraConfig:
     r: int
     alpha: float
-    use_rslora: bool
-    rank_pattern: dict
-    alpha_pattern: dict
-    base_model: str | None
+    use_rslora: bool = False
+    rank_pattern: dict | None = None
+    alpha_pattern: dict | None = None
+    base_model: str | None = None
+
+    def rank(self, module: str) -> int:
+        return _pattern_value(self.rank_pattern or {}, module, self.r)
 
     def scaling(self, module: str) -> float:
         """PEFT's scaling for one module (same rules as PEFT's LoraLayer)."""
-        r = _pattern_value(self.rank_pattern, module, self.r)
-        alpha = _pattern_value(self.alpha_pattern, module, self.alpha)
+        r = self.rank(module)
+        alpha = _pattern_value(self.alpha_pattern or {}, module, self.alpha)
         return alpha / math.sqrt(r) if self.use_rslora else alpha / r
 
 
@@ -59,20 +108,27 @@ def _pattern_value(pattern: dict, module: str, default):
     return default
 
 
+_REFUSED = {
+    "use_dora": "DoRA adapters have a magnitude vector llama.cpp cannot apply",
+    "fan_in_fan_out": "fan_in_fan_out (GPT-2 Conv1D) layout is not llama's",
+    "modules_to_save": "modules_to_save holds full weights, not a LoRA; merge them instead",
+    "lora_bias": "LoRA biases have no GGUF adapter form",
+}
+
+
 def read_lora_config(adapter_dir: Path) -> LoraConfig:
-    path = adapter_dir / "adapter_config.json"
+    """The PEFT adapter_config.json of a folder; refuses what neither the merge nor llama.cpp can apply."""
+    adapter_dir = Path(adapter_dir)
+    path = adapter_dir / ADAPTER_CONFIG
     if not path.is_file():
-        raise UserError(f"{adapter_dir}: adapter_config.json missing (not a PEFT adapter folder)")
-    cfg = json.loads(path.read_text(encoding="utf-8"))
+        raise UserError(f"{adapter_dir}: {ADAPTER_CONFIG} missing (not a PEFT adapter folder)")
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError(f"{path}: not valid JSON ({e})") from None
     if cfg.get("peft_type", "LORA") != "LORA":
         raise UserError(f"{adapter_dir}: peft_type {cfg.get('peft_type')!r} is not LORA")
-    refusals = {
-        "use_dora": "DoRA adapters have a magnitude vector llama.cpp cannot apply",
-        "fan_in_fan_out": "fan_in_fan_out (GPT-2 Conv1D) layout is not llama's",
-        "modules_to_save": "modules_to_save holds full weights, not a LoRA; merge them instead",
-        "lora_bias": "LoRA biases have no GGUF adapter form",
-    }
-    for key, why in refusals.items():
+    for key, why in _REFUSED.items():
         if cfg.get(key):
             raise UserError(f"{adapter_dir}: {key} is set: {why}")
     if cfg.get("bias", "none") != "none":
@@ -82,6 +138,39 @@ def read_lora_config(adapter_dir: Path) -> LoraConfig:
                       alpha_pattern=dict(cfg.get("alpha_pattern") or {}),
                       base_model=cfg.get("base_model_name_or_path"))
 
+
+# --- PEFT folders ----------------------------------------------------------------
+
+def read_adapter(path: Path) -> dict[str, np.ndarray]:
+    """LoRA tensors as float32 numpy arrays (read with safetensors, never unpickled)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return {k: v.astype(np.float32) for k, v in load_file(path).items()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise IntegrityError(f"{path}: not a readable safetensors file ({e})") from None
+
+
+def unit_scale_config(rank: int, target_modules) -> dict:
+    """A PEFT config whose scaling is 1 (alpha = r): for adapters whose scale is folded into A."""
+    return {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": rank, "lora_alpha": rank,
+            "target_modules": sorted(target_modules), "bias": "none", "lora_dropout": 0.0,
+            "fan_in_fan_out": False, "base_model_name_or_path": None}
+
+
+def write_peft(folder: Path, tensors: dict[str, np.ndarray], config: dict, *, dtype: str = "float32",
+               metadata: dict | None = None) -> None:
+    """A PEFT adapter folder's two files, written into ``folder`` (an atomic_dir's staging folder)."""
+    from safetensors.numpy import save_file
+
+    with atomic_path(folder / ADAPTER) as t:
+        save_file({k: np.ascontiguousarray(v, dtype=dtype) for k, v in sorted(tensors.items())}, str(t),
+                  metadata=metadata)
+    atomic_write_json(folder / ADAPTER_CONFIG, config)
+
+
+# --- GGUF LoRA -------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class BaseShape:
@@ -109,20 +198,6 @@ def base_shape(base_gguf, config: LoraConfig, adapter_dir: Path) -> BaseShape:
     raise UserError(f"{adapter_dir}: pass base_gguf (the base model's GGUF) so that the q/k heads are known")
 
 
-def pair_tensors(tensors: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """PEFT tensors -> {hf module path: (A, B)}; refuses anything that is not a plain LoRA pair."""
-    pairs: dict[str, dict[str, np.ndarray]] = {}
-    for name, array in tensors.items():
-        m = _PEFT_NAME.match(name)
-        if not m:
-            raise UserError(f"adapter tensor {name} is not a LoRA A/B weight (embedding LoRA, DoRA, bias?)")
-        pairs.setdefault(m.group("module"), {})[m.group("which")] = array
-    incomplete = sorted(k for k, v in pairs.items() if set(v) != {"A", "B"})
-    if incomplete:
-        raise UserError(f"adapter has A without B (or B without A) for {incomplete[:3]}")
-    return {k: (v["A"], v["B"]) for k, v in pairs.items()}
-
-
 def _gguf_weight_name(module: str) -> str:
     if module.rsplit(".", 1)[-1] not in LINEAR_MODULES:
         raise UserError(f"LoRA on {module} is not supported (only {', '.join(LINEAR_MODULES)})")
@@ -140,11 +215,11 @@ def convert_lora(adapter_dir, dest, base_gguf=None, *, out_type: str = "f32") ->
         raise UserError(f"unknown LoRA out type {out_type!r}; valid: {', '.join(LORA_OUT_TYPES)}")
     adapter_dir = Path(adapter_dir)
     config = read_lora_config(adapter_dir)
-    weights_path = adapter_dir / "adapter_model.safetensors"
+    weights_path = adapter_dir / ADAPTER
     if not weights_path.is_file():
         pickled = adapter_dir / "adapter_model.bin"
         hint = " (adapter_model.bin is pickle and is never loaded)" if pickled.is_file() else ""
-        raise UserError(f"{adapter_dir}: adapter_model.safetensors missing{hint}")
+        raise UserError(f"{adapter_dir}: {ADAPTER} missing{hint}")
     base = base_shape(base_gguf, config, adapter_dir)
     pairs = pair_tensors(read_safetensors(weights_path))
     if not pairs:
@@ -198,7 +273,8 @@ def _check_shapes(name: str, a: np.ndarray, b: np.ndarray, base: BaseShape) -> N
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m converters.lora_to_gguf", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m samedge.merge.lora",
+                                     description="PEFT LoRA adapter (safetensors) -> GGUF LoRA adapter that llama.cpp loads.")
     parser.add_argument("adapter_dir")
     parser.add_argument("out")
     parser.add_argument("--base", default=None, help="the base model's GGUF (checks shapes, gives head counts)")

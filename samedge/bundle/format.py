@@ -1,4 +1,4 @@
-"""Bundles: the deployable result of a build, checked on every load.
+"""The bundle format: the deployable result of a build, checked on every load.
 
 A bundle is a directory::
 
@@ -18,10 +18,10 @@ import json
 import os
 from pathlib import Path
 
-from . import __version__
-from .data.labels import Label
-from .errors import IntegrityError, UserError
-from .files import atomic_write_text, safe_relpath, samedge_home, verify_files
+from ..data.labels import Label
+from ..errors import IntegrityError, UserError
+from ..files import atomic_write_text, safe_relpath, samedge_home, verify_files
+from ..version import __version__
 
 BUNDLE_FORMAT = "samedge-bundle/1"
 MODEL = "model.gguf"
@@ -33,7 +33,7 @@ GGUF_MAGIC = b"GGUF"
 
 def modelfile(labels: list[Label]) -> str:
     """An Ollama Modelfile: greedy decoding and the ChatML stop token; the system prompt is samedge's."""
-    from .prompts import SYSTEM
+    from ..prompts import SYSTEM
     return (f"FROM ./{MODEL}\n"
             "TEMPLATE \"\"\"<|im_start|>system\n{{ .System }}<|im_end|>\n<|im_start|>user\n"
             "{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n\"\"\"\n"
@@ -128,26 +128,3 @@ def default_bundle() -> Path:
         return fallback
     raise UserError("no bundle given and none built yet: run `samedge build --target legal` "
                     "or pass --bundle DIR")
-
-
-def load_extractor(bundle=None, *, threads: int | None = None, n_seq: int | None = None, labels: list[Label] | None = None,
-                   n_ctx: int = 1024, **kw):
-    """An Extractor over a verified bundle, with the llama.cpp engine."""
-    from .extract import Extractor
-    from .runtime.llama import LlamaEngine
-
-    path = Path(bundle) if bundle is not None else default_bundle()
-    data = verify_bundle(path)
-    labels = labels or labels_of(data)
-    info = {"bundle": str(path), "target": data.get("target"), "quant": data["quant"]}
-
-    def one(model_name):
-        engine = LlamaEngine(path / model_name, threads=threads, n_seq=n_seq, n_ctx=n_ctx)
-        return Extractor(engine, labels, info=info, **kw)
-
-    ensemble = data.get("ensemble")
-    if not ensemble:
-        return one(MODEL)
-    from .ensemble import EnsembleExtractor
-    first, second = ensemble["models"]
-    return EnsembleExtractor(one(first), one(second), ensemble["combine"], info=info)
