@@ -103,17 +103,10 @@ class Source:
 
 def catalog_source(domain: str) -> Source:
     """A shared-catalog domain: its train split (or, without one, its dev split minus a held-out part)."""
-    from .data.catalog import get_domain, load_split
+    from .data.catalog import get_domain, training_splits
 
     d = get_domain(domain)
-    if "train" in d.splits:
-        train, dev = load_split(domain, "train"), load_split(domain, "dev")
-    else:  # jnlpba ships dev and test only: train on dev, hold out a fixed 10% of it.
-        docs = load_split(domain, "dev")
-        rng = random.Random(1234)
-        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
-        train = [doc for i, doc in enumerate(docs) if i not in held]
-        dev = [doc for i, doc in enumerate(docs) if i in held]
+    train, dev = training_splits(domain)
     return Source(domain, d.labels, train, dev, d.description, d.licence)
 
 

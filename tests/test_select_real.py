@@ -88,7 +88,8 @@ def test_related_domains_are_each_others_runners_up(centroids):
     from samedge.select import select_by_similarity
 
     experts, targets, fingerprint = centroids
-    families = [{"bc5cdr", "ncbi_disease", "jnlpba"}, {"btc", "wnut17"}]
+    # Biomedical text (abstracts and full texts: chemicals, diseases, genes, species, concepts) and tweets.
+    families = [{"bc5cdr", "ncbi_disease", "jnlpba", "bc2gm", "linnaeus", "craft"}, {"btc", "wnut17"}]
     for family in families:
         for name in family:
             report = select_by_similarity(targets[name], experts, k=2, embedder=fingerprint)
