@@ -274,3 +274,13 @@ def test_report_to_dict_is_json_and_table_is_printable():
     assert lines[0].split() == ["rank", "expert", "similarity", "performance", "selected", "weight"]
     assert lines[2].split()[:2] == ["1", "news"] and "yes" in lines[2]
     assert "top 2 by similarity" in table and "w_i = 1/k" in table
+
+
+def test_the_cli_takes_k_as_a_number_or_auto():
+    import click
+
+    from samedge.cli.build import K_TYPE
+
+    assert K_TYPE.convert("3", None, None) == 3 and K_TYPE.convert("auto", None, None) == "auto"
+    with pytest.raises(click.BadParameter, match="neither a whole number nor 'auto'"):
+        K_TYPE.convert("many", None, None)
