@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from samedge.data.labels import Label
 from samedge.select.label_alignment import align_labels, label_text, match_labels
+from tests.bundle_fixtures import cli_env, run_cli  # noqa: F401
 
 
 class TableEmbedder:
@@ -60,3 +62,30 @@ def test_nothing_changes_when_every_name_is_known():
     emb = _embedder({})
     aligned, report = align_labels(list(VOCAB), VOCAB, emb)
     assert aligned == VOCAB and report == []
+
+
+@pytest.mark.real
+def test_a_real_build_shows_unknown_names_as_the_experts_names_and_keeps_the_tags(tmp_path, cli_env):
+    """`samedge build` with CoNLL's types under other names (the shipped conll2003 expert, the real
+    embedder): the prompt names are the expert's, the tags the user's, and bundle.json says so."""
+    from samedge.bundle import read_bundle
+    from samedge.library import Library
+
+    if "conll2003" not in Library.open().names():
+        pytest.skip("no shipped conll2003 expert")
+    texts = tmp_path / "t.txt"
+    texts.write_text("Ann Smith moved to Paris to work for Acme Corp.\nThe talks in Geneva ended on Friday.\n")
+    labels = "human=names of people,institution=companies and agencies"
+    proc = run_cli(["build", "--target", "renamed", "--labels", labels, "--texts", texts, "--k", "1",
+                    "--select", "similarity", "--method", "linear", *_exclude_all_but("conll2003"),
+                    "--threads", "1"], cli_env, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = read_bundle(tmp_path / "bundles" / "renamed")
+    assert [(d["tag"], d["name"]) for d in data["labels"]] == [("human", "person"), ("institution", "organization")]
+    assert {r["tag"] for r in data["label_alignment"]["renamed"]} == {"human", "institution"}
+    assert "'human': shown as 'person'" in proc.stderr
+
+
+def _exclude_all_but(name):
+    from samedge.library import Library
+    return [arg for other in Library.open().names() if other != name for arg in ("--exclude", other)]
