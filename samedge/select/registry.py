@@ -129,9 +129,9 @@ def ranking(scores: Mapping[str, float]) -> list[str]:
 
 AUTO_K = "auto"
 AUTO_K_MAX = 5
-# With k="auto", experts scoring at least this share of the best score are merged. Each added
-# expert brings its own false positives, so a weak one costs more than it adds (chosen on dev:
-# BENCHMARKS.md, "Build defaults").
+# With k="auto", experts scoring at least this share of the best score are merged: each added
+# expert brings its own false positives, so a weak one can cost more than it adds. Not yet the
+# default: its rows in BENCHMARKS.md "Build defaults" (dev) are still to run.
 AUTO_K_RATIO = 0.8
 AUTO_K_MAX_SHORTLIST = 3  # combined selection scores 2 x this many candidates when k is "auto"
 
