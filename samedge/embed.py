@@ -25,7 +25,7 @@ from converters.onnx_embedding import (DEFAULT_BATCH_SIZE, MANIFEST_FORMAT, MAX_
                                        encode_batch, load_tokenizer, make_session, run_session)
 
 from .errors import IntegrityError, UserError
-from .files import verify_files
+from .files import read_json, verify_files
 
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_CENTROID_TEXTS = 256
@@ -129,10 +129,7 @@ def read_manifest(root: Path) -> dict:
     if not manifest_path.is_file():
         raise UserError(f"no embedder at {root} (manifest.json missing); rebuild it with "
                         "`python -m converters.embedder_to_onnx --out models/embedder`")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise IntegrityError(f"{manifest_path}: not valid JSON ({e})") from None
+    manifest = read_json(manifest_path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise IntegrityError(f"{manifest_path}: not a {MANIFEST_FORMAT} manifest")
     files = manifest.get("files")

@@ -92,6 +92,14 @@ def atomic_write_text(dest: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(dest, text.encode("utf-8"))
 
 
+def read_json(path: str | os.PathLike):
+    """A JSON file's content; a damaged one (not JSON, not UTF-8) is an IntegrityError naming it."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise IntegrityError(f"{path}: not valid JSON ({e})") from None
+
+
 def atomic_write_json(dest: str | os.PathLike, obj) -> None:
     atomic_write_text(dest, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from .data.labels import Label
 from .errors import IntegrityError, UserError
-from .files import atomic_dir, atomic_write_json, check_name, hash_files, safe_relpath, verify_files
+from .files import atomic_dir, atomic_write_json, check_name, hash_files, read_json, safe_relpath, verify_files
 from .merge.lora import ADAPTER, ADAPTER_CONFIG, LoraConfig, lora_module, read_adapter, read_lora_config
 
 EXPERT_FORMAT = "samedge-expert/1"
@@ -124,10 +124,7 @@ def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise UserError(f"{folder}: not an expert ({MANIFEST} missing)")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise IntegrityError(f"{path}: not valid JSON ({e})") from None
+    manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != EXPERT_FORMAT:
         raise IntegrityError(f"{path}: not a {EXPERT_FORMAT} manifest")
     missing = [k for k in REQUIRED_KEYS if k not in manifest]

@@ -33,7 +33,7 @@ from converters.gguf_io import field_value, open_gguf, planned, read_safetensors
 from converters.llama_layout import LINEAR_MODULES, hf_to_gguf_name, permute_qk, qk_heads
 
 from ..errors import IntegrityError, UserError
-from ..files import atomic_path, atomic_write_json
+from ..files import atomic_path, atomic_write_json, read_json
 
 ADAPTER = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -122,10 +122,7 @@ def read_lora_config(adapter_dir: Path) -> LoraConfig:
     path = adapter_dir / ADAPTER_CONFIG
     if not path.is_file():
         raise UserError(f"{adapter_dir}: {ADAPTER_CONFIG} missing (not a PEFT adapter folder)")
-    try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as e:
-        raise IntegrityError(f"{path}: not valid JSON ({e})") from None
+    cfg = read_json(path)
     if cfg.get("peft_type", "LORA") != "LORA":
         raise UserError(f"{adapter_dir}: peft_type {cfg.get('peft_type')!r} is not LORA")
     for key, why in _REFUSED.items():
