@@ -13,7 +13,6 @@ shipped one for experts of the same name.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
