@@ -36,7 +36,6 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.common import fmt_load, load_average, now, table, write_section  # noqa: E402
 from samedge.data.protocols import ALL as ALL_DOMAINS, N_TARGETS, P_SOURCES, P_TARGETS, library_for  # noqa: E402
-from samedge.select.label_alignment import DEFAULT_ALIAS_THRESHOLD as ALIAS_THRESHOLD  # noqa: E402
 
 WORK = REPO / "runs" / "accuracy"
 UNIFIED = REPO / "runs" / "unified"
@@ -208,9 +207,6 @@ class Runner:
             options["k"] = len(experts)
         key = {"row": options, "labeled": labeled, "experts": fingerprint(experts), "test": len(docs),
                "extra": extra_key}
-        aliases = options.get("alias_threshold", ALIAS_THRESHOLD)
-        if aliases is not None:  # absent from results measured before answer aliases existed (they had none)
-            key["alias_threshold"] = aliases
         if not labeled:
             key["agreement"] = AGREEMENT_RULE
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import UserError
-from .select.label_alignment import DEFAULT_ALIAS_THRESHOLD as ALIAS_THRESHOLD, DEFAULT_THRESHOLD as ALIGN_THRESHOLD
+from .select.label_alignment import DEFAULT_THRESHOLD as ALIGN_THRESHOLD
 from .files import atomic_dir, atomic_write_json, atomic_write_text, hash_files
 
 DEFAULT_QUANT = "q8_0"
@@ -56,7 +56,6 @@ class BuildOptions:
     threads: int | None = None
     ensemble: str | None = None            # None, or how to combine two models: union | vote
     align_threshold: float | None = ALIGN_THRESHOLD  # label alignment (None: off), see select/label_alignment.py
-    alias_threshold: float | None = ALIAS_THRESHOLD  # answer aliases (None: off), likewise
     force: bool = False
 
 
@@ -127,8 +126,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
 
     t = _stage("select", log)
     select = dict(base=base, weighting=opts.weighting, temperature=opts.temperature, sample=opts.sample,
-                  seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold,
-                  alias_threshold=opts.alias_threshold)
+                  seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold)
     # One merged model (the edge default), or two for --ensemble: one per selection criterion.
     strategies = [opts.selection] if not opts.ensemble else ["similarity", "performance"]
     plans = []
@@ -137,18 +135,15 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
         log(report.table())
         chosen = [e for e in experts if e.name in report.selected_names()]
         plans.append((report, chosen, [report.weight_of(e.name) for e in chosen]))
-    alignment = {"renamed": [], "aliases": []}
-    if opts.align_threshold is not None or opts.alias_threshold is not None:
-        # Asked under the names the merged experts were trained on, and read in them too.
+    alignment = []
+    if opts.align_threshold is not None:  # the prompt names the merged experts were trained on
         from .embed import Embedder
-        from .select.label_alignment import labels_for
+        from .select.label_alignment import align_labels
         vocabulary = [lab for _, chosen, _ in plans for e in chosen for lab in e.labels]
-        target.labels, alignment = labels_for(target.labels, vocabulary, Embedder.load(threads=opts.threads),
-                                              opts.align_threshold, opts.alias_threshold)
-        for row in alignment["renamed"]:
+        target.labels, alignment = align_labels(target.labels, vocabulary, Embedder.load(threads=opts.threads),
+                                                opts.align_threshold)
+        for row in alignment:
             log(f"label {row['tag']!r}: shown as {row['to']!r} (similarity {row['similarity']:.2f} to {row['from']!r})")
-        for row in alignment["aliases"]:
-            log(f"answers {row['alias']!r} read as {row['tag']!r} (similarity {row['similarity']:.2f})")
     timings["select"] = time.time() - t
 
     model_files = [bundle_mod.MODEL, bundle_mod.MODEL_B][:len(plans)]
@@ -180,8 +175,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
                     "dev": portable_path(target.dev)},
             labels=target.labels, base=base.identity(), selection=plans[0][0].to_dict(), merge=merges[0],
             quant=opts.quant, files=hash_files(tmp, model_files + [bundle_mod.MODELFILE]))
-        manifest["label_alignment"] = {"threshold": opts.align_threshold, "renamed": alignment["renamed"],
-                                       "alias_threshold": opts.alias_threshold, "aliases": alignment["aliases"]}
+        manifest["label_alignment"] = {"threshold": opts.align_threshold, "renamed": alignment}
         if opts.ensemble:
             manifest["ensemble"] = {"combine": opts.ensemble, "models": model_files,
                                     "selection_b": plans[1][0].to_dict(), "merge_b": merges[1]}

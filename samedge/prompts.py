@@ -98,10 +98,8 @@ def parse_answer(answer: str, labels: list[Label]) -> ParsedAnswer:
     """Read ``type: mention`` lines. Never raises: whatever cannot be read is counted.
 
     The model answers with the prompt's names; each pair carries the label's tag (the user's
-    name for it). An answer spelled like a tag is accepted too, after the prompt names, and one
-    spelled like a label's alias after both."""
-    by_key = {_label_key(alias): lab.tag for lab in labels for alias in lab.aliases}
-    by_key.update({_label_key(lab.tag): lab.tag for lab in labels})
+    name for it). An answer spelled like a tag is accepted too, after the prompt names."""
+    by_key = {_label_key(lab.tag): lab.tag for lab in labels}
     by_key.update({_label_key(lab.name): lab.tag for lab in labels})
     out = ParsedAnswer()
     if not isinstance(answer, str):

@@ -1,5 +1,4 @@
-"""Label alignment: a target label the experts never saw is shown under their closest known name,
-and an answer naming a type the prompt does not list is read as the closest listed label."""
+"""Label alignment: a target label the experts never saw is shown under their closest known name."""
 
 from __future__ import annotations
 
@@ -7,9 +6,7 @@ import numpy as np
 import pytest
 
 from samedge.data.labels import Label
-from samedge.prompts import parse_answer
-from samedge.select.label_alignment import (alias_labels, align_labels, label_text, labels_for, match_aliases,
-                                            match_labels)
+from samedge.select.label_alignment import align_labels, label_text, match_labels
 from tests.bundle_fixtures import cli_env, run_cli  # noqa: F401
 
 
@@ -67,49 +64,6 @@ def test_nothing_changes_when_every_name_is_known():
     assert aligned == VOCAB and report == []
 
 
-def test_each_unshown_name_becomes_an_alias_of_its_closest_label_above_the_threshold():
-    sim = np.array([[0.9, 0.2, 0.55], [0.1, 0.4, 0.6]])  # 2 target labels x 3 vocabulary names
-    assert match_aliases(sim, 0.5) == {0: 0, 2: 1}
-    assert match_aliases(sim, 0.7) == {0: 0}
-    assert match_aliases(sim, 0.95) == {}
-
-
-def test_aliases_skip_names_and_tags_in_use_and_are_read_as_the_users_tag():
-    reagent = Label("reagent", "chemicals used in a protocol", tag="Reagent")
-    device = Label("device", "lab equipment", tag="Device")
-    emb = _embedder({label_text(reagent): [0.1, 0.1, 0.9], label_text(device): [0.0, 0.9, 0.1]})
-    # "organization" is closest to reagent, "location" to device; "person" reaches neither.
-    labels, report = alias_labels([reagent, device, VOCAB[0]], VOCAB, emb, threshold=0.8)
-    assert [lab.aliases for lab in labels] == [("organization",), ("location",), ()]
-    assert [(r["alias"], r["tag"]) for r in report] == [("location", "Device"), ("organization", "Reagent")]
-    assert [lab.name for lab in labels] == ["reagent", "device", "person"], "the prompt is unchanged"
-    parsed = parse_answer("organization: water\nlocation: centrifuge\nperson: Ann\ndisease: flu", labels)
-    assert parsed.pairs == [("Reagent", "water"), ("Device", "centrifuge"), ("person", "Ann")]
-    assert parsed.unknown_labels == {"disease": 1}, "a name far from every label is still dropped"
-
-
-def test_a_listed_name_always_wins_over_an_alias():
-    a = Label("alpha", "a", aliases=("beta",))
-    b = Label("beta", "b")
-    assert parse_answer("beta: x", [a, b]).pairs == [("beta", "x")]
-
-
-def test_aliases_survive_the_bundle_round_trip_and_are_absent_when_empty():
-    lab = Label("reagent", "chemicals", "Reagent", ("chemical",))
-    assert Label.from_dict(lab.to_dict()) == lab
-    assert "aliases" not in Label("person", "people").to_dict(), "old bundles keep their bytes"
-
-
-def test_labels_for_renames_then_aliases_and_none_switches_each_step_off():
-    human = Label("human", "names of people", tag="HUM")
-    gadget = Label("gadget", "devices")  # close to no name enough to be renamed, to two enough for aliases
-    emb = _embedder({label_text(human): [0.9, 0.1, 0.0], label_text(gadget): [0.0, 0.6, 0.55]})
-    labels, changed = labels_for([human, gadget], VOCAB, emb, 0.8, 0.4)
-    assert [(lab.name, lab.aliases) for lab in labels] == [("person", ()), ("gadget", ("location", "organization"))]
-    assert [r["tag"] for r in changed["renamed"]] == ["HUM"] and len(changed["aliases"]) == 2
-    assert labels_for([human], VOCAB, emb, None, None) == ([human], {"renamed": [], "aliases": []})
-
-
 @pytest.mark.real
 def test_a_real_build_shows_unknown_names_as_the_experts_names_and_keeps_the_tags(tmp_path, cli_env):
     """`samedge build` with CoNLL's types under other names (the shipped conll2003 expert, the real
@@ -130,9 +84,6 @@ def test_a_real_build_shows_unknown_names_as_the_experts_names_and_keeps_the_tag
     assert [(d["tag"], d["name"]) for d in data["labels"]] == [("human", "person"), ("institution", "organization")]
     assert {r["tag"] for r in data["label_alignment"]["renamed"]} == {"human", "institution"}
     assert "'human': shown as 'person'" in proc.stderr
-    # The expert's other names are read, where close enough, as one of the user's labels.
-    for row in data["label_alignment"]["aliases"]:
-        assert row["alias"] in {"location", "miscellaneous"} and row["tag"] in {"human", "institution"}
 
 
 def _exclude_all_but(name):

@@ -3,7 +3,7 @@
 import click
 
 from ..build import DEFAULT_K, DEFAULT_SELECTION
-from ..select.label_alignment import DEFAULT_ALIAS_THRESHOLD as ALIAS_THRESHOLD, DEFAULT_THRESHOLD as ALIGN_THRESHOLD
+from ..select.label_alignment import DEFAULT_THRESHOLD as ALIGN_THRESHOLD
 from ..select.registry import AUTO_K
 
 
@@ -56,16 +56,11 @@ from ..select.weighting import DEFAULT_WEIGHTING
               help="Show a label the merged experts never saw under their closest known name when the embedder's "
                    "similarity reaches this (your tags are kept in the output); measured on dev in BENCHMARKS.md "
                    "'Label alignment'.")
-@click.option("--alias-threshold", type=float, default=ALIAS_THRESHOLD, show_default=True,
-              help="Read an answer whose type the merged experts were trained on, but that is not in your list, as "
-                   "your label closest to it when the embedder's similarity reaches this (otherwise it is dropped); "
-                   "measured on dev in BENCHMARKS.md 'Answer aliases'.")
-@click.option("--no-align", is_flag=True, help="Show the labels to the model exactly as given, and read only "
-              "answers that name them (no renames, no aliases).")
+@click.option("--no-align", is_flag=True, help="Show the labels to the model exactly as given.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json (with stage timings) as JSON.")
 def build(target, texts, labels, dev, k, selection, method, params, weighting, temperature, ensemble, quant, library, exclude,
-          sample, seed, threads, out, align_threshold, alias_threshold, no_align, force, as_json):
+          sample, seed, threads, out, align_threshold, no_align, force, as_json):
     """Select experts for a target domain, merge them exactly, quantize, and write a bundle.
 
     \b
@@ -87,8 +82,7 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
                         dev=dev, k=k, selection=selection, method=method, method_params=parse_overrides(params),
                         weighting=weighting, temperature=temperature, quant=quant.lower(), library=library,
                         exclude=tuple(exclude), sample=sample, seed=seed, threads=threads, ensemble=ensemble,
-                        align_threshold=None if no_align else align_threshold,
-                        alias_threshold=None if no_align else alias_threshold, force=force)
+                        align_threshold=None if no_align else align_threshold, force=force)
     out = out or f"bundles/{target if target and '/' not in target and not target.endswith('.toml') else 'custom'}"
     result = run_build(opts, out, log=lambda m: click.echo(m, err=True))
     if as_json:

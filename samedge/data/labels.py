@@ -21,29 +21,22 @@ from ..errors import UserError
 @dataclass(frozen=True)
 class Label:
     """One entity type: ``name`` and ``description`` are what the prompt shows ("person"),
-    ``tag`` is what entities carry in every output ("PER"); it defaults to ``name``.
-    ``aliases`` are other type names accepted in answers as this label: names the merged experts
-    were trained on, which they answer with whatever the prompt says (select/label_alignment.py)."""
+    ``tag`` is what entities carry in every output ("PER"); it defaults to ``name``."""
     name: str
     description: str
     tag: str = ""
-    aliases: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.tag:
             object.__setattr__(self, "tag", self.name)
-        object.__setattr__(self, "aliases", tuple(self.aliases))
 
     def to_dict(self):
-        d = {"name": self.name, "description": self.description, "tag": self.tag}
-        if self.aliases:  # absent when empty: bundles without aliases keep their bytes
-            d["aliases"] = list(self.aliases)
-        return d
+        return {"name": self.name, "description": self.description, "tag": self.tag}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Label":
         """Inverse of ``to_dict``; manifests written before tags existed have none (tag = name)."""
-        return cls(d["name"], d["description"], d.get("tag") or d["name"], tuple(d.get("aliases", ())))
+        return cls(d["name"], d["description"], d.get("tag") or d["name"])
 
 
 # Shared vocabulary: readable name -> description.

@@ -128,7 +128,7 @@ _MEMO_MAX = 256
 
 def _memo_key(expert, labels, docs: list[dict]) -> tuple:
     sha = expert.manifest["files"].get("adapter_model.safetensors", str(expert.path))
-    return (sha, tuple((lab.name, lab.description, lab.tag, lab.aliases) for lab in labels),
+    return (sha, tuple((lab.name, lab.description, lab.tag) for lab in labels),
             tuple((d["id"], d["text"]) for d in docs))
 
 
@@ -162,19 +162,17 @@ def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, pro
           description="micro F1 on sampled labeled target instances, or agreement between experts without labels")
 def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
                          agreement: str = "vote", align_threshold: float | None = None,
-                         alias_threshold: float | None = None, **_ignored) -> dict[str, float]:
+                         **_ignored) -> dict[str, float]:
     docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
     if labeled:  # predictions carry the labels' tags: gold spelled "PER" scores against the tag "person" too
         docs = retag_gold(docs, target.labels)
     labels = target.labels
-    if align_threshold is not None or alias_threshold is not None:
-        # Each expert is asked under the names it was trained on, and read in them, as its merge would be.
+    if align_threshold is not None:  # each expert is asked under the names it was trained on
         from ..embed import Embedder
-        from .label_alignment import labels_for
+        from .label_alignment import align_labels
 
         embedder = Embedder.load(threads=threads)
-        aligned = {name: labels_for(target.labels, info["expert"].labels, embedder, align_threshold,
-                                    alias_threshold)[0]
+        aligned = {name: align_labels(target.labels, info["expert"].labels, embedder, align_threshold)[0]
                    for name, info in experts.items()}
         labels = aligned.__getitem__
     predictions = run_experts(experts, labels, docs, base, threads=threads)
