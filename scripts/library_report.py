@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+
 import sys
 from pathlib import Path
 
@@ -26,6 +28,7 @@ def section() -> str:
         lines.append(f"| {e.name} | {t['steps']} x {t['hyperparameters']['batch_size']} | {t['examples']} | "
                      f"{t['device']}, {t['seconds']:.0f} | {dev} | {e.size / 1e6:.1f} MB |")
     lora = experts[0].manifest["lora"] if experts else {}
+    short = [e for e in experts if e.manifest["training"]["steps"] < full_budget(e.manifest["training"])]
     lines += ["", f"- LoRA r={lora.get('r')}, alpha={lora.get('alpha')} on {', '.join(lora.get('target_modules', []))}, "
               f"stored {lora.get('dtype')}: 2.44M parameters, 4.9 MB an expert, so all 15 shared domains (74 MB) and "
               f"the 25 MB embedder fit the 100 MB budget of `models/`. Rank 8 on all seven projections is the "
@@ -36,10 +39,21 @@ def section() -> str:
               "- Recipe: `python scripts/train_library.py --max-steps 300 --set dev_sentences=16` (300 steps x batch "
               "8, capped at 10 epochs for the small CrossNER sets). Eleven experts were trained that way on an H100 "
               "(bf16 autocast, 15 processes sharing the GPU, so their seconds are not a per-expert speed); conll2003 "
-              "on this 2-core CPU (fp32); jnlpba, mit_movie and mit_restaurant ran out of device time (30 minutes a "
-              "session) and are still the **30-step** CPU experts of the first session.",
+              "on this 2-core CPU (fp32); jnlpba (2026-12-07) on this CPU. "
+              + ("Still short of the recipe (trained before a GPU session ran out): "
+                 + ", ".join(f"**{e.name} ({e.manifest['training']['steps']} steps)**" for e in short) + "."
+                 if short else "Every expert has its full budget."),
               "- Reproduce this table: `python scripts/library_report.py`."]
     return "\n".join(lines)
+
+
+def full_budget(training: dict) -> int:
+    """The steps today's recipe (train_defaults.toml) gives an expert: max_steps, or fewer when
+    max_epochs passes over its examples end first."""
+    from samedge.train import load_config
+
+    recipe = load_config()
+    return min(recipe["max_steps"], math.ceil(recipe["max_epochs"] * training["examples"] / recipe["batch_size"]))
 
 
 def main() -> int:
