@@ -72,7 +72,21 @@ def report(data: dict, ranks: list[int]) -> str:
         f"own dev split (entity micro F1). The embedder takes {embedder_mb:.1f} MB of the {MODELS_BUDGET_MB} MB.",
         "",
         table(["expert"] + [f"r={r}" for r in ranks], rows),
+        "",
+        *budget_verdict(means, ranks, fit),
     ])
+
+
+def budget_verdict(means: list[str], ranks: list[int], fit: dict) -> list[str]:
+    """One line per truncated rank: its mean dev F1 cost against the trained rank and what fits."""
+    if not ranks or means[0] == "-":
+        return []
+    lines = []
+    for r, m in zip(ranks[1:], means[1:]):
+        if m != "-":
+            lines.append(f"- r={r}: {float(m) - float(means[0]):+.1f} mean dev F1 against r={ranks[0]}; "
+                         f"{fit.get(r, '-')} experts and the embedder fit in {MODELS_BUDGET_MB} MB.")
+    return lines
 
 
 def main(argv=None) -> int:
@@ -81,7 +95,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--experts", nargs="*", default=EXPERTS)
-    ap.add_argument("--ranks", nargs="*", type=int, default=[8, 4, 2])
+    ap.add_argument("--ranks", nargs="*", type=int, default=[8, 6, 4])
     ap.add_argument("--dev", type=int, default=100)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report-only", action="store_true")
