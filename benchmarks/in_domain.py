@@ -36,7 +36,7 @@ def evaluate(model_path, docs, labels, threads) -> dict:
 
 
 def main(argv=None) -> int:
-    from converters.quantize import quantize
+    from samedge.converters.quantize import quantize
     from samedge.base import provision
     from samedge.data.catalog import get_domain, load_split
     from samedge.files import atomic_write_json

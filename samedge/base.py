@@ -104,7 +104,7 @@ def base_home(source: BaseSource) -> Path:
 def gguf_to_f16(src: Path, dest: Path) -> None:
     """Dequantize every tensor of ``src`` and write it as f16 (1-D tensors: f32), metadata unchanged.
     Streams one tensor at a time and writes atomically."""
-    from converters.gguf_io import write_gguf_like
+    from samedge.converters.gguf_io import write_gguf_like
 
     write_gguf_like(src, dest, out_type="f16")
 
@@ -186,7 +186,7 @@ def provision(base: str | os.PathLike | None = None, *, hf: bool = False, verify
         if source.gguf is not None:
             gguf_to_f16(source.gguf, root / GGUF_NAME)
         else:
-            from converters.hf_to_gguf import convert as hf_to_gguf
+            from samedge.converters.hf_to_gguf import convert as hf_to_gguf
             hf_to_gguf(source.hf_dir, root / GGUF_NAME, out_type="f16")
         files[GGUF_NAME] = sha256_file(root / GGUF_NAME)
 

@@ -160,7 +160,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
             if opts.quant == "f16":
                 merged.rename(tmp / model_name)
             else:
-                from converters.quantize import quantize
+                from samedge.converters.quantize import quantize
                 quantize(merged, tmp / model_name, opts.quant, threads=opts.threads)
                 merged.unlink()
             timings["quantize"] = timings.get("quantize", 0) + time.time() - t

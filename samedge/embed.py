@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from converters.onnx_embedding import (DEFAULT_BATCH_SIZE, MANIFEST_FORMAT, MAX_POSITIONS,  # noqa: F401  (public here)
+from samedge.converters.onnx_embedding import (DEFAULT_BATCH_SIZE, MANIFEST_FORMAT, MAX_POSITIONS,  # noqa: F401  (public here)
                                        encode_batch, load_tokenizer, make_session, run_session)
 
 from .errors import IntegrityError, UserError
@@ -128,7 +128,7 @@ def read_manifest(root: Path) -> dict:
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise UserError(f"no embedder at {root} (manifest.json missing); rebuild it with "
-                        "`python -m converters.embedder_to_onnx --out models/embedder`")
+                        "`python -m samedge.converters.embedder_to_onnx --out models/embedder`")
     manifest = read_json(manifest_path)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise IntegrityError(f"{manifest_path}: not a {MANIFEST_FORMAT} manifest")

@@ -154,7 +154,7 @@ def load_expert(folder: str | Path, verify: bool = True) -> Expert:
 def expected_lora_shapes(base_gguf: Path) -> dict[str, tuple[int, int]]:
     """HF module path (``model.layers.N.self_attn.q_proj``) -> (out_features, in_features), from the base GGUF."""
     import gguf
-    from converters.llama_layout import gguf_to_hf_name
+    from samedge.converters.llama_layout import gguf_to_hf_name
 
     shapes = {}
     for t in gguf.GGUFReader(base_gguf).tensors:

@@ -379,7 +379,7 @@ def test_hf_engine_matches_llama_engine_at_f32(tmp_path, monkeypatch):
         return params
 
     monkeypatch.setattr(llama_cpp, "llama_context_default_params", f32_params)
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.prompts import split_prompt
     from samedge.runtime.hf import HFEngine
     from samedge.runtime.llama import LlamaEngine
@@ -418,7 +418,7 @@ def test_small_kv_cache_evicts_and_gives_the_same_answers(tmp_path):
     decoded again later, and every answer equals the one decoded alone (tiny random llama at f32,
     f32 KV cache, flash attention off, so that batch sizes cannot flip greedy near-ties)."""
     torch = pytest.importorskip("torch")
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.prompts import split_prompt
     from samedge.runtime.llama import LlamaEngine
     from tests.tiny_models import make_tiny_llama

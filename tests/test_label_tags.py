@@ -148,7 +148,7 @@ def test_a_tiny_real_bundle_restores_the_tags(tmp_path):
     with user tags: `load_extractor` restores them, and with the engine's answers scripted (a random
     model's answers never parse), `run_extract` writes them in JSONL, CoNLL and spaCy form."""
     pytest.importorskip("torch")
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.bundle import MANIFEST, MODEL, load_extractor
     from samedge.files import hash_files
     from tests.tiny_models import make_tiny_llama

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters.gguf_io import field_value, open_gguf, read_tensor
-from converters.llama_layout import permute_qk, qk_heads
+from samedge.converters.gguf_io import field_value, open_gguf, read_tensor
+from samedge.converters.llama_layout import permute_qk, qk_heads
 from samedge.errors import IntegrityError, UserError
 from samedge.files import atomic_write_json, hash_files
 from samedge.library import EXPERT_FORMAT, MANIFEST, load_expert
@@ -41,7 +41,7 @@ def write_expert_folder(folder, config: dict, seed: int = 0):
 
 def runtime_delta(reader, module: str) -> np.ndarray:
     """What llama.cpp adds to the weight for a GGUF LoRA at lora_scale 1: alpha / rank · B · A (GGUF rows)."""
-    from converters.llama_layout import hf_to_gguf_name
+    from samedge.converters.llama_layout import hf_to_gguf_name
 
     name = hf_to_gguf_name(module + ".weight")
     a, b = read_tensor(reader, f"{name}.lora_a"), read_tensor(reader, f"{name}.lora_b")

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from converters.gguf_io import open_gguf, read_tensor  # noqa: E402
-from converters.llama_layout import hf_to_gguf_name, unpermute_qk  # noqa: E402
+from samedge.converters.gguf_io import open_gguf, read_tensor  # noqa: E402
+from samedge.converters.llama_layout import hf_to_gguf_name, unpermute_qk  # noqa: E402
 from samedge.errors import MergeError  # noqa: E402
 from samedge.library import load_expert  # noqa: E402
 from samedge.merge import cat_adapter, get_method, merge_into_gguf, merge_into_hf, svd_adapter  # noqa: E402

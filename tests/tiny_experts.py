@@ -13,7 +13,7 @@ LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 
 def make_tiny_base(root: Path, seed: int = 0):
     """(hf_dir, gguf_path, base_id) for a tiny random llama."""
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.base import resolve_source
     from tests.tiny_models import make_tiny_llama
 

@@ -111,7 +111,7 @@ def lora_gguf(expert, base_gguf: Path) -> Path:
 
 def scoring_base(base) -> Path:
     """A Q8_0 copy of the base for scoring candidates (faster than f16; cached beside it)."""
-    from converters.quantize import quantize
+    from samedge.converters.quantize import quantize
 
     dest = base.root / "base.q8_0.gguf"
     if not dest.is_file():
