@@ -1,5 +1,5 @@
 """The training recipe, chosen on dev splits only: which prompt variations make an expert follow
-label names it never saw (samedge/recipe.py).
+label names it never saw (samedge/train/recipe.py).
 
     nice -n 5 python benchmarks/recipe_ablation.py                 # train each variant, score, write BENCHMARKS.md
     python benchmarks/recipe_ablation.py --variants plain renames --steps 150 --threads 1

@@ -43,7 +43,7 @@ def _setup(args):
 def child_samedge(args) -> None:
     import os
 
-    from samedge.runtime import llama
+    from samedge.extract.engines import llama
     from samedge.select import performance
 
     if args.child == "samedge-before":   # the engine as it was before issue 15: n_seq 8, 1,024 KV cells each
@@ -72,7 +72,7 @@ def child_hf(args) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from samedge.extract import Extractor
-    from samedge.runtime.hf import HFEngine
+    from samedge.extract.engines.hf import HFEngine
 
     torch.set_num_threads(args.threads)
     base, target, docs, experts = _setup(args)

@@ -99,12 +99,16 @@ def _stage(name: str, log):
     return time.time()
 
 
-def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
-    """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings."""
+def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
+    """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings.
+
+    ``runner``: a ``samedge.select.performance.ExpertRunner`` shared by several builds in one process,
+    so that candidates already scored on the same sample are not decoded again (same results)."""
     from . import bundle as bundle_mod
     from .base import provision
-    from .library import Library
+    from .library.library import Library
     from .merge import merge_into_gguf
+    from .select.performance import ExpertRunner
     from .select.pipeline import select_experts
     from .targets import portable_path
 
@@ -126,7 +130,8 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
 
     t = _stage("select", log)
     select = dict(base=base, weighting=opts.weighting, temperature=opts.temperature, sample=opts.sample,
-                  seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold)
+                  seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold,
+                  runner=runner or ExpertRunner())
     # One merged model (the edge default), or two for --ensemble: one per selection criterion.
     strategies = [opts.selection] if not opts.ensemble else ["similarity", "performance"]
     plans = []

@@ -1,6 +1,6 @@
 """--ensemble: combining two models' entities."""
 
-from samedge.ensemble import combine
+from samedge.extract.ensemble import combine
 
 
 def e(start, end, label):

@@ -9,8 +9,8 @@ import unicodedata
 import pytest
 
 from samedge.data.labels import make_label
-from samedge.extract import MAX_SPLITS, Extractor, _halves
-from samedge.runtime.chunking import Chunk, chunk_text
+from samedge.extract.extractor import MAX_SPLITS, Extractor, _halves
+from samedge.extract.chunking import Chunk, chunk_text
 from tests.bundle_fixtures import (FOUND_SENTENCES, GoldEngine, ScriptedEngine, check_spans, cli_env,  # noqa: F401
                                    real_bundle, real_extractor, run_cli)
 
@@ -250,7 +250,7 @@ def test_real_batch_neighbours_never_leak_into_an_answer(real_extractor):
     "on how many tokens share its decode (not on their content: see the test above)."))
 def test_real_batched_decoding_equals_one_at_a_time(real_bundle, real_extractor):
     from samedge.bundle import MODEL
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.extract.engines.llama import LlamaEngine
 
     batched = real_extractor.engine
     single = LlamaEngine(real_bundle / MODEL, n_seq=1, threads=1)
@@ -380,9 +380,9 @@ def test_hf_engine_matches_llama_engine_at_f32(tmp_path, monkeypatch):
 
     monkeypatch.setattr(llama_cpp, "llama_context_default_params", f32_params)
     from samedge.converters.hf_to_gguf import convert
-    from samedge.prompts import split_prompt
-    from samedge.runtime.hf import HFEngine
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.extract.prompts import split_prompt
+    from samedge.extract.engines.hf import HFEngine
+    from samedge.extract.engines.llama import LlamaEngine
     from tests.tiny_models import make_tiny_llama
 
     threads = torch.get_num_threads()
@@ -419,8 +419,8 @@ def test_small_kv_cache_evicts_and_gives_the_same_answers(tmp_path):
     f32 KV cache, flash attention off, so that batch sizes cannot flip greedy near-ties)."""
     torch = pytest.importorskip("torch")
     from samedge.converters.hf_to_gguf import convert
-    from samedge.prompts import split_prompt
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.extract.prompts import split_prompt
+    from samedge.extract.engines.llama import LlamaEngine
     from tests.tiny_models import make_tiny_llama
 
     threads = torch.get_num_threads()

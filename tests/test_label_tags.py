@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from samedge.api import format_table, run_extract
+from samedge.extract.api import format_table, run_extract
 from samedge.bundle import labels_of, manifest
 from samedge.data.labels import Label, make_label, parse_label_spec, tag_mapper, user_label
 from samedge.data.writers import format_documents
 from samedge.errors import UserError
 from samedge.extract import Extractor
-from samedge.prompts import parse_answer, split_prompt
+from samedge.extract.prompts import parse_answer, split_prompt
 from tests.bundle_fixtures import REPO, ScriptedEngine, assert_one_line_error, check_spans, cli_env, run_cli  # noqa: F401
 
 SPEC = "PER=names of people,LEGISLATION/ACT=statutes and acts,COURT,ORG,Restaurant_Name,court case"
@@ -128,10 +128,9 @@ def test_dev_scoring_compares_tags_with_tags(monkeypatch, tmp_path, target_spec,
         def close(self):
             pass
 
-    monkeypatch.setattr("samedge.runtime.llama.LlamaEngine", FakeEngine)
+    monkeypatch.setattr("samedge.extract.engines.llama.LlamaEngine", FakeEngine)
     monkeypatch.setattr(performance, "scoring_base", lambda base: tmp_path / "base.gguf")
     monkeypatch.setattr(performance, "lora_gguf", lambda expert, base_gguf: expert.name)
-    monkeypatch.setattr(performance, "_MEMO", {})
     dev = tmp_path / "dev.jsonl"
     dev.write_text(json.dumps({"id": "1", "text": "Ann met Bob.",
                                "entities": [{"start": 0, "end": 3, "label": gold_label}]}) + "\n")

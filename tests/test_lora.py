@@ -9,7 +9,7 @@ from samedge.converters.gguf_io import field_value, open_gguf, read_tensor
 from samedge.converters.llama_layout import permute_qk, qk_heads
 from samedge.errors import IntegrityError, UserError
 from samedge.files import atomic_write_json, hash_files
-from samedge.library import EXPERT_FORMAT, MANIFEST, load_expert
+from samedge.library.experts import EXPERT_FORMAT, MANIFEST, load_expert
 from samedge.merge import merged_deltas
 from samedge.merge.lora import (ADAPTER, ADAPTER_CONFIG, LoraConfig, convert_lora, lora_module, pair_tensors, parse_key,
                                 peft_key, write_peft)

@@ -111,7 +111,7 @@ def test_dare_is_bit_identical_across_runs_and_rescales():
 
 
 def test_cat_is_exact_and_svd_reports_its_error(tiny, tmp_path):
-    from samedge.library import read_adapter
+    from samedge.merge.lora import read_adapter
     from samedge.merge import merged_deltas
 
     experts, weights = tiny["experts"][:2], [0.7, 0.3]

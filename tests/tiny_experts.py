@@ -32,7 +32,7 @@ def make_tiny_expert(folder: Path, hf_dir: Path, base_id: str, *, name: str, see
 
     from samedge.data.labels import make_label
     from samedge.files import hash_files
-    from samedge.train import save_adapter
+    from samedge.train.trainer import save_adapter
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)

@@ -33,7 +33,7 @@ GGUF_MAGIC = b"GGUF"
 
 def modelfile(labels: list[Label]) -> str:
     """An Ollama Modelfile: greedy decoding and the ChatML stop token; the system prompt is samedge's."""
-    from ..prompts import SYSTEM
+    from ..extract.prompts import SYSTEM
     return (f"FROM ./{MODEL}\n"
             "TEMPLATE \"\"\"<|im_start|>system\n{{ .System }}<|im_end|>\n<|im_start|>user\n"
             "{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n\"\"\"\n"

@@ -4,7 +4,7 @@ import click
 
 from ..build import DEFAULT_K, DEFAULT_SELECTION
 from ..select.label_alignment import DEFAULT_THRESHOLD as ALIGN_THRESHOLD
-from ..select.registry import AUTO_K
+from ..select.registry import AUTO_K, strategy_names
 
 
 class _KType(click.ParamType):
@@ -34,7 +34,7 @@ from ..select.weighting import DEFAULT_WEIGHTING
               "performance selection then scores experts by F1 instead of agreement.")
 @click.option("--k", "k", type=K_TYPE, default=DEFAULT_K, show_default=True,
               help="Experts to merge, or 'auto': those within 80% of the best performance score (1 to 5).")
-@click.option("--select", "selection", type=click.Choice(["similarity", "performance", "combined"]),
+@click.option("--select", "selection", type=click.Choice(strategy_names()),
               default=DEFAULT_SELECTION, show_default=True,
               help="How experts are ranked: domain similarity, sampled-instance performance (F1 on --dev, or "
                    "agreement between experts without it), or both (the default: similarity alone measured weakest).")
@@ -76,7 +76,7 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
     from ..build import BuildOptions
     from ..build import build as run_build
     from ..data.labels import parse_label_spec
-    from ..train import parse_overrides
+    from ..train.trainer import parse_overrides
 
     opts = BuildOptions(target=target, texts=list(texts) or None, labels=parse_label_spec(labels) if labels else None,
                         dev=dev, k=k, selection=selection, method=method, method_params=parse_overrides(params),

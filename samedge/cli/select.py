@@ -29,7 +29,7 @@ def select(target, texts, labels, dev, k, selection, weighting, temperature, lib
     from ..base import provision
     from ..build import BuildOptions, resolve_target
     from ..data.labels import parse_label_spec
-    from ..library import Library
+    from ..library.library import Library
     from ..select.pipeline import select_experts
 
     opts = BuildOptions(target=target, texts=list(texts) or None, labels=parse_label_spec(labels) if labels else None,

@@ -119,50 +119,62 @@ def scoring_base(base) -> Path:
     return dest
 
 
-# Predictions already made in this process, keyed by (adapter sha256, labels, documents): builds
-# that score the same candidates on the same sample (several selection strategies, --ensemble,
-# benchmarks) decode each expert once. Decoding is greedy and deterministic, so reuse is exact.
-_MEMO: dict[tuple, list[dict]] = {}
-_MEMO_MAX = 256
+class ExpertRunner:
+    """Runs candidate experts on documents, each as a runtime LoRA over one shared, cached Q8_0 base.
 
+    It remembers the predictions it made, keyed by (adapter sha256, labels, documents), so the
+    callers that score the same candidates on the same sample (several selection strategies,
+    --ensemble, benchmarks) decode each expert once by sharing one runner. Decoding is greedy
+    and deterministic, so reuse is exact. Tests inject a runner of their own."""
 
-def _memo_key(expert, labels, docs: list[dict]) -> tuple:
-    sha = expert.manifest["files"].get("adapter_model.safetensors", str(expert.path))
-    return (sha, tuple((lab.name, lab.description, lab.tag) for lab in labels),
-            tuple((d["id"], d["text"]) for d in docs))
+    def __init__(self, remember: int = 256):
+        self.remember = remember
+        self._made: dict[tuple, list[dict]] = {}
+
+    @staticmethod
+    def _key(expert, labels, docs: list[dict]) -> tuple:
+        sha = expert.manifest["files"].get("adapter_model.safetensors", str(expert.path))
+        return (sha, tuple((lab.name, lab.description, lab.tag) for lab in labels),
+                tuple((d["id"], d["text"]) for d in docs))
+
+    def __call__(self, experts: dict, labels, docs: list[dict], base, threads=None,
+                 progress=True) -> dict[str, list[dict]]:
+        """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base. ``labels`` is one
+        label list for all, or a function of the expert's name (each expert asked under its own names)."""
+        labels_of = labels if callable(labels) else (lambda name: labels)
+        from tqdm.auto import tqdm
+
+        from ..extract.engines.llama import LlamaEngine
+        from ..extract.extractor import Extractor
+
+        keys = {name: self._key(experts[name]["expert"], labels_of(name), docs) for name in experts}
+        out = {name: copy.deepcopy(self._made[key]) for name, key in keys.items() if key in self._made}
+        todo = sorted(set(experts) - set(out))
+        if not todo:
+            return out
+        engine = LlamaEngine(scoring_base(base), threads=threads)
+        try:
+            for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
+                engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
+                out[name] = Extractor(engine, labels_of(name)).extract_many([d["text"] for d in docs],
+                                                                            ids=[d["id"] for d in docs])
+                if len(self._made) < self.remember:
+                    self._made[keys[name]] = copy.deepcopy(out[name])
+            return out
+        finally:
+            engine.close()
 
 
 def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, progress=True) -> dict[str, list[dict]]:
-    """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base. ``labels`` is one
-    label list for all, or a function of the expert's name (each expert asked under its own names)."""
-    labels_of = labels if callable(labels) else (lambda name: labels)
-    from tqdm.auto import tqdm
-
-    from ..extract import Extractor
-    from ..runtime.llama import LlamaEngine
-
-    keys = {name: _memo_key(experts[name]["expert"], labels_of(name), docs) for name in experts}
-    out = {name: copy.deepcopy(_MEMO[key]) for name, key in keys.items() if key in _MEMO}
-    todo = sorted(set(experts) - set(out))
-    if not todo:
-        return out
-    engine = LlamaEngine(scoring_base(base), threads=threads)
-    try:
-        for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
-            engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
-            out[name] = Extractor(engine, labels_of(name)).extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
-            if len(_MEMO) < _MEMO_MAX:
-                _MEMO[keys[name]] = copy.deepcopy(out[name])
-        return out
-    finally:
-        engine.close()
+    """One-off predictions (see :class:`ExpertRunner`); share a runner to reuse them across calls."""
+    return ExpertRunner()(experts, labels, docs, base, threads=threads, progress=progress)
 
 
 @register("performance", fills="performance", needs=("target", "base"),
           description="micro F1 on sampled labeled target instances, or agreement between experts without labels")
 def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
                          agreement: str = "vote", align_threshold: float | None = None,
-                         **_ignored) -> dict[str, float]:
+                         runner: ExpertRunner | None = None, **_ignored) -> dict[str, float]:
     docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
     if labeled:  # predictions carry the labels' tags: gold spelled "PER" scores against the tag "person" too
         docs = retag_gold(docs, target.labels)
@@ -175,7 +187,7 @@ def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE,
         aligned = {name: align_labels(target.labels, info["expert"].labels, embedder, align_threshold)[0]
                    for name, info in experts.items()}
         labels = aligned.__getitem__
-    predictions = run_experts(experts, labels, docs, base, threads=threads)
+    predictions = (runner or ExpertRunner())(experts, labels, docs, base, threads=threads)
     if labeled:
         return {n: round(_f1(docs, p), 6) for n, p in predictions.items()}
     return {n: round(s, 6) for n, s in agreement_scores(predictions, agreement).items()}

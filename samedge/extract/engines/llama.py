@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ...errors import UserError
 from ..prompts import STOP
 
 # llama.cpp's CPU backend runs its threads in OpenMP; idle workers then spin between

@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data.decode import decode_bytes
-from .errors import UserError
+from ..data.decode import decode_bytes
+from ..errors import UserError
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
