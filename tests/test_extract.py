@@ -189,7 +189,9 @@ def test_record_round_trips_through_jsonl():
     for line, doc in zip(format_documents(docs, "jsonl").split("\n"), docs):
         back = json.loads(line)
         assert back["text"] == doc["text"]
+        assert back["entities"] == doc["entities"]  # offsets, labels and mentions survive
         validate_document(back)  # spans inside, text[start:end] == entity text
+    assert sum(len(doc["entities"]) for doc in docs) > len(docs)  # the texts hold entities to round-trip
 
 
 def test_dense_200k_document_with_a_perfect_engine_loses_nothing():

@@ -21,13 +21,14 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from ..config import build_default
 from ..data.labels import tag_mapper
 from ..errors import UserError
 from ..evaluate import score_documents
 from .registry import register
 
 AGREEMENT_MODES = ("pairwise", "vote")
-DEFAULT_SAMPLE = 32
+DEFAULT_SAMPLE = build_default("sample")
 
 
 def sample_instances(target, n: int, seed: int) -> tuple[list[dict], bool]:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..config import build_default
 from ..errors import UserError
 from . import registry, similarity
 from .weighting import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
 
-DEFAULT_K = 3
+DEFAULT_K = build_default("k")
 
 
 def expert_inputs(experts: Sequence, need_centroids: bool = True) -> dict[str, dict]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
+from ..config import AUTO_K
 from ..errors import UserError
 from . import weighting as weighting_mod
 
@@ -147,7 +148,6 @@ def ranking(scores: Mapping[str, float]) -> list[str]:
     return sorted(scores, key=lambda name: (-scores[name], name))
 
 
-AUTO_K = "auto"
 AUTO_K_MAX = 5
 # With k="auto", experts scoring at least this share of the best score are merged: each added
 # expert brings its own false positives, so a weak one can cost more than it adds. Not yet the

@@ -24,6 +24,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from ..config import parse_overrides  # noqa: F401  (samedge.train.parse_overrides: scripts use it)
 from ..errors import UserError
 from ..files import atomic_dir, atomic_path
 from . import checkpoints
@@ -69,20 +70,6 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             raise UserError(f"training option {key} must be {expected.__name__}, got {value!r}")
         config[key] = value
     return config
-
-
-def parse_overrides(items) -> dict:
-    """``["lr=2e-4", "r=16"]`` -> typed values (TOML syntax for each value)."""
-    out = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = value
-    return out
 
 
 # --- training --------------------------------------------------------------------

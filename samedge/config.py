@@ -1,0 +1,89 @@
+"""What a build is made from, as a pydantic model: each build default is written once, here.
+
+:class:`BuildConfig` is what ``samedge build`` builds from. Its defaults are the CLI's
+(``samedge build`` and ``samedge select`` read them with :func:`build_default`) and selection's
+(``samedge.select`` reads k, weighting, temperature and sample here); bundle.json records the
+whole config under ``"build"``, and ``samedge build --config BUNDLE/bundle.json`` rebuilds from
+it, byte for byte. ``parse_overrides`` reads the ``key=value`` options (``--param``, ``--set``).
+
+Why each value: k, selection, weighting and the merge method were chosen on dev data
+(BENCHMARKS.md "Build defaults", ``benchmarks/accuracy.py tune``); the alignment threshold too
+(BENCHMARKS.md "Label alignment").
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import UserError
+
+AUTO_K = "auto"
+
+
+class BuildConfig(BaseModel):
+    """Everything a bundle's content depends on; JSON in and out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str | None = None              # a shipped profile, a TOML path, or a new target's name
+    texts: list[str] | None = None         # files of unlabeled target texts (replace the profile's)
+    labels: list[dict] | None = None       # {"name", "description", "tag"}, as bundle.json lists labels
+    dev: str | None = None                 # labeled target documents
+    k: int | Literal["auto"] = 3
+    # Both SaM criteria: the similarity shortlist scored on sampled target instances (F1 on the
+    # target's dev set when it has one, else agreement between the experts). Similarity alone was the
+    # weakest configuration measured (BENCHMARKS.md, "Build defaults" and protocol P).
+    selection: str = "combined"
+    method: str = "ties"
+    method_params: dict = {}
+    weighting: str = "uniform"             # see samedge.select.weighting for the measurement
+    temperature: float = 0.05
+    quant: str = "q8_0"
+    library: str | None = None
+    exclude: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+    sample: int = 32                       # target sentences scored per candidate (performance selection)
+    seed: int = 0
+    ensemble: Literal["union", "vote"] | None = None   # two models, one per selection criterion
+    align_threshold: float | None = 0.6    # label alignment (None: off), see select/label_alignment.py
+
+
+def build_default(field: str):
+    """The default of one :class:`BuildConfig` field (for CLI options and library signatures)."""
+    return BuildConfig.model_fields[field].get_default(call_default_factory=True)
+
+
+def read_build_config(path: str | Path) -> BuildConfig:
+    """The build config of a bundle.json (its ``"build"`` record) or of a JSON file holding one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"{path}: cannot read a build config ({e})") from None
+    if isinstance(data, dict) and "format" in data:  # a bundle.json
+        if "build" not in data:
+            raise UserError(f"{path}: this bundle records no build config (built before samedge recorded one)")
+        data = data["build"]
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}" for err in e.errors())
+        raise UserError(f"{path}: not a build config ({problems})") from None
+
+
+def parse_overrides(items) -> dict:
+    """``["lr=2e-4", "r=16"]`` -> typed values (TOML syntax for each value)."""
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value
+    return out
