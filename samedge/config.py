@@ -1,10 +1,12 @@
-"""What a build is made from, as a pydantic model: each build default is written once, here.
+"""samedge's settings as pydantic models: each build default is written once, here.
 
 :class:`BuildConfig` is what ``samedge build`` builds from. Its defaults are the CLI's
 (``samedge build`` and ``samedge select`` read them with :func:`build_default`) and selection's
 (``samedge.select`` reads k, weighting, temperature and sample here); bundle.json records the
 whole config under ``"build"``, and ``samedge build --config BUNDLE/bundle.json`` rebuilds from
-it, byte for byte. ``parse_overrides`` reads the ``key=value`` options (``--param``, ``--set``).
+it, byte for byte. :class:`TrainConfig` types the training hyperparameters (their values are in
+samedge/train/train_defaults.toml). ``parse_overrides`` reads the ``key=value`` options
+(``--param``, ``--set``).
 
 Why each value: k, selection, weighting and the merge method were chosen on dev data
 (BENCHMARKS.md "Build defaults", ``benchmarks/accuracy.py tune``); the alignment threshold too
@@ -51,6 +53,54 @@ class BuildConfig(BaseModel):
     seed: int = 0
     ensemble: Literal["union", "vote"] | None = None   # two models, one per selection criterion
     align_threshold: float | None = 0.6    # label alignment (None: off), see select/label_alignment.py
+
+
+class TrainConfig(BaseModel):
+    """Training hyperparameters: their types here, their values (and why) in
+    samedge/train/train_defaults.toml; a user TOML file and ``--set key=value`` override them."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
+    lr: float
+    warmup_steps: int
+    weight_decay: float
+    max_steps: int
+    max_epochs: int
+    batch_size: int
+    max_length: int
+    seed: int
+    max_negatives: int
+    rename_prob: float
+    subset_prob: float
+    checkpoint_every: int
+    dev_sentences: int
+    dev_answer_tokens: int
+    centroid_texts: int
+    save_dtype: str
+    precision: str
+    gradient_checkpointing: bool
+
+
+def train_config(values: dict) -> dict:
+    """``values`` checked as a :class:`TrainConfig` (unknown keys and wrong types refused), as a dict."""
+    unknown = set(values) - set(TrainConfig.model_fields)
+    if unknown:
+        raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}; "
+                        f"known: {', '.join(sorted(TrainConfig.model_fields))}")
+    try:
+        return TrainConfig.model_validate(values).model_dump()
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = err["loc"][0]
+        if key not in values:
+            raise UserError(f"training option {key} is missing") from None
+        kind = TrainConfig.model_fields[key].annotation
+        raise UserError(f"training option {key} must be {getattr(kind, '__name__', kind)}, "
+                        f"got {values[key]!r}") from None
 
 
 def build_default(field: str):

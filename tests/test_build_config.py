@@ -97,3 +97,17 @@ def test_build_from_a_bundles_recorded_config_is_byte_identical(tmp_path, cli_en
     for name in names:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert Path(second / "model.gguf").stat().st_size > 1_000_000
+
+
+def test_train_defaults_are_a_valid_train_config_and_mistakes_are_named():
+    from samedge.config import TrainConfig
+    from samedge.train import load_config
+    from samedge.train.trainer import default_config
+
+    assert set(default_config()) == set(TrainConfig.model_fields)  # the TOML gives every value, nothing else
+    config = load_config(overrides={"lr": 1, "r": 16})
+    assert config["lr"] == 1.0 and isinstance(config["lr"], float) and config["r"] == 16
+    with pytest.raises(UserError, match="training option gradient_checkpointing must be bool, got 1"):
+        load_config(overrides={"gradient_checkpointing": 1})
+    with pytest.raises(UserError, match="unknown training option"):
+        load_config(overrides={"rank": 8})

@@ -24,7 +24,7 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
-from ..config import parse_overrides  # noqa: F401  (samedge.train.parse_overrides: scripts use it)
+from ..config import parse_overrides, train_config  # noqa: F401  (samedge.train.parse_overrides: scripts use it)
 from ..errors import UserError
 from ..files import atomic_dir, atomic_path
 from . import checkpoints
@@ -50,8 +50,8 @@ def default_config() -> dict:
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """Defaults, then a user TOML file, then ``--set key=value`` overrides; unknown keys are refused."""
-    config = default_config()
+    """Defaults, then a user TOML file, then ``--set key=value`` overrides; unknown keys and wrong
+    types are refused (samedge.config.TrainConfig)."""
     updates = {}
     if path is not None:
         try:
@@ -59,17 +59,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: cannot read training config ({e})") from None
     updates.update(overrides or {})
-    unknown = set(updates) - set(config)
-    if unknown:
-        raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(config))}")
-    for key, value in updates.items():
-        expected = type(config[key])
-        if expected is float and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, expected):
-            raise UserError(f"training option {key} must be {expected.__name__}, got {value!r}")
-        config[key] = value
-    return config
+    return train_config({**default_config(), **updates})
 
 
 # --- training --------------------------------------------------------------------
