@@ -88,9 +88,9 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
               "library": library, "exclude": tuple(exclude), "sample": sample, "seed": seed,
               "align_threshold": align_threshold}
     chosen = {name: value for name, value in fields.items() if name in given}
-    if "labels" in given:
+    if labels:
         chosen["labels"] = [lab.to_dict() for lab in parse_label_spec(labels)]
-    if "params" in given:
+    if params:
         chosen["method_params"] = parse_overrides(params)
     if no_align:
         chosen["align_threshold"] = None
