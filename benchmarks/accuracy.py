@@ -246,7 +246,7 @@ class Runner:
         from samedge.data.catalog import get_domain
         from samedge.extract import Extractor
         from samedge.extract.engines.llama import LlamaEngine
-        from samedge.select.performance import scoring_base
+        from samedge.select.runner import scoring_base
 
         def compute():
             engine = LlamaEngine(scoring_base(self.base), threads=self.args.threads, n_seq=8, n_ctx=1024)

@@ -35,7 +35,7 @@ CHILD_MARK = "@@benchmark-result@@ "
 @functools.cache
 def expert_runner():
     """One ExpertRunner per benchmark process: experts already scored on the same sample decode once."""
-    from samedge.select.performance import ExpertRunner
+    from samedge.select.runner import ExpertRunner
     return ExpertRunner()
 
 

@@ -90,7 +90,7 @@ def score_variant(folder: Path, sets: dict, threads: int) -> dict:
     from samedge.base import provision
     from samedge.evaluate import score_documents
     from samedge.library import load_expert
-    from samedge.select.performance import run_experts
+    from samedge.select.runner import run_experts
 
     expert = load_expert(folder)
     base = provision()

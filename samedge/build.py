@@ -107,14 +107,14 @@ def _stage(name: str, log):
 def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
     """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings.
 
-    ``runner``: a ``samedge.select.performance.ExpertRunner`` shared by several builds in one process,
+    ``runner``: a ``samedge.select.runner.ExpertRunner`` shared by several builds in one process,
     so that candidates already scored on the same sample are not decoded again (same results)."""
     from . import bundle as bundle_mod
     from .base import provision
     from .library.library import Library
     from .merge import merge_into_gguf
-    from .select.performance import ExpertRunner
     from .select.pipeline import select_experts
+    from .select.runner import ExpertRunner
     from .targets import portable_path
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -170,7 +170,7 @@ def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
             if opts.quant == "f16":
                 merged.rename(tmp / model_name)
             else:
-                from samedge.converters.quantize import quantize
+                from .converters.quantize import quantize
                 quantize(merged, tmp / model_name, opts.quant, threads=opts.threads)
                 merged.unlink()
             timings["quantize"] = timings.get("quantize", 0) + time.time() - t

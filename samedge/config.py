@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .errors import UserError
+from .errors import IntegrityError, UserError
+from .files import safe_relpath
 
 AUTO_K = "auto"
 
@@ -101,6 +102,79 @@ def train_config(values: dict) -> dict:
         kind = TrainConfig.model_fields[key].annotation
         raise UserError(f"training option {key} must be {getattr(kind, '__name__', kind)}, "
                         f"got {values[key]!r}") from None
+
+
+class Manifest(BaseModel):
+    """What every samedge manifest holds: its format and the sha256 of each file it lists. Other keys
+    are allowed and kept: a manifest is checked here, then used as the dict it was read as."""
+
+    model_config = ConfigDict(extra="allow")
+    FORMAT: ClassVar[str] = ""
+    REQUIRED_FILES: ClassVar[tuple[str, ...]] = ()
+
+    format: str
+    files: dict[str, str]
+
+
+class ExpertManifest(Manifest):
+    """expert.json of an expert folder (samedge.library.experts)."""
+    FORMAT = "samedge-expert/1"
+
+    name: str
+    domain: str
+    labels: list
+    base: dict
+    lora: dict
+    centroid: dict | None      # None until `samedge experts centroid` fills it in
+
+
+class BundleManifest(Manifest):
+    """bundle.json of a bundle (samedge.bundle.format)."""
+    FORMAT = "samedge-bundle/1"
+    REQUIRED_FILES = ("model.gguf",)
+
+    labels: list
+    base: dict
+    quant: str
+
+
+class EmbedderManifest(Manifest):
+    """manifest.json of the ONNX sentence embedder (samedge.embed; written by converters.embedder_to_onnx)."""
+    FORMAT = "samedge-embedder/1"
+    REQUIRED_FILES = ("model.onnx", "tokenizer.json", "config.json")
+
+
+class BaseManifest(Manifest):
+    """manifest.json of a provisioned base model (samedge.base)."""
+    FORMAT = "samedge-base/1"
+
+    name: str
+    base_id: str
+
+
+def check_manifest(model: type[Manifest], data, where: str) -> dict:
+    """``data`` (a parsed JSON manifest) checked against ``model``: the format, the keys and their
+    types, the files it must list and safe relative file paths. Returns ``data``; an IntegrityError
+    that starts with ``where`` otherwise."""
+    if not isinstance(data, dict) or data.get("format") != model.FORMAT:
+        raise IntegrityError(f"{where} is not a {model.FORMAT} manifest")
+    try:
+        model.model_validate(data)
+    except ValidationError as e:
+        missing = [str(err["loc"][0]) for err in e.errors() if err["type"] == "missing"]
+        if missing:
+            raise IntegrityError(f"{where} lacks {', '.join(missing)}") from None
+        err = e.errors()[0]
+        raise IntegrityError(f"{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
+    unlisted = [name for name in model.REQUIRED_FILES if name not in data["files"]]
+    if unlisted:
+        raise IntegrityError(f"{where} does not list {', '.join(unlisted)}")
+    for name in data["files"]:
+        try:
+            safe_relpath(name)  # refuses '..' and absolute paths before anything is opened
+        except IntegrityError as e:
+            raise IntegrityError(f"{where}: {e}") from None
+    return data
 
 
 def build_default(field: str):

@@ -109,7 +109,7 @@ def test_tag_mapper_reads_gold_in_either_spelling():
 def test_dev_scoring_compares_tags_with_tags(monkeypatch, tmp_path, target_spec, gold_label):
     """Selection by performance on a dev set: predictions carry tags, gold carries the user's names;
     a perfect expert scores 1 however the two spell the same label, a silent one 0."""
-    from samedge.select import performance
+    from samedge.select import performance, runner
     from samedge.targets import Target
 
     class FakeEngine:
@@ -129,8 +129,8 @@ def test_dev_scoring_compares_tags_with_tags(monkeypatch, tmp_path, target_spec,
             pass
 
     monkeypatch.setattr("samedge.extract.engines.llama.LlamaEngine", FakeEngine)
-    monkeypatch.setattr(performance, "scoring_base", lambda base: tmp_path / "base.gguf")
-    monkeypatch.setattr(performance, "lora_gguf", lambda expert, base_gguf: expert.name)
+    monkeypatch.setattr(runner, "scoring_base", lambda base: tmp_path / "base.gguf")
+    monkeypatch.setattr(runner, "lora_gguf", lambda expert, base_gguf: expert.name)
     dev = tmp_path / "dev.jsonl"
     dev.write_text(json.dumps({"id": "1", "text": "Ann met Bob.",
                                "entities": [{"start": 0, "end": 3, "label": gold_label}]}) + "\n")

@@ -67,7 +67,7 @@ def base_gguf(tmp_path_factory):
 def test_selection_runtime_scale_equals_the_merge_scale(base_gguf, tmp_path, config):
     expert = write_expert_folder(tmp_path / "expert", config)
     deltas, _ = merged_deltas([expert], [1.0], "linear", None, BASE_ID)
-    # The runtime LoRA exactly as performance selection makes it (select.performance.lora_gguf).
+    # The runtime LoRA exactly as performance selection makes it (select.runner.lora_gguf).
     reader = open_gguf(convert_lora(expert.path, tmp_path / "lora.gguf", base_gguf))
     for module in MODULES:
         merged = in_gguf_rows(module, deltas[module]())

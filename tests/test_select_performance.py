@@ -75,7 +75,7 @@ def test_a_runner_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
     --ensemble, benchmarks) reuses the first decode; another sample or label set decodes again."""
     from types import SimpleNamespace
 
-    from samedge.select import performance
+    from samedge.select import runner
 
     calls = []
 
@@ -99,15 +99,15 @@ def test_a_runner_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
             pass
 
     monkeypatch.setattr("samedge.extract.engines.llama.LlamaEngine", FakeEngine)
-    monkeypatch.setattr(performance, "scoring_base", lambda base: tmp_path / "base.gguf")
-    monkeypatch.setattr(performance, "lora_gguf", lambda expert, base_gguf: expert.name)
+    monkeypatch.setattr(runner, "scoring_base", lambda base: tmp_path / "base.gguf")
+    monkeypatch.setattr(runner, "lora_gguf", lambda expert, base_gguf: expert.name)
     experts = {n: {"expert": SimpleNamespace(name=n, path=tmp_path / n,
                                              manifest={"files": {"adapter_model.safetensors": n * 8}})}
                for n in ("a", "b")}
     labels = [make_label("person")]
     docs = [{"id": "1", "text": "Ann is here."}]
     base = SimpleNamespace(gguf=tmp_path / "base.gguf")
-    run = performance.ExpertRunner()
+    run = runner.ExpertRunner()
     first = run(experts, labels, docs, base, progress=False)
     assert len(calls) == 2
     first["a"][0]["entities"].clear()  # callers may edit what they get; the runner keeps its own copy
@@ -116,7 +116,7 @@ def test_a_runner_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
     run(experts, labels, [{"id": "2", "text": "Bob is here."}], base, progress=False)
     run(experts, [make_label("location")], docs, base, progress=False)
     assert len(calls) == 6
-    performance.run_experts(experts, labels, docs, base, progress=False)  # a fresh runner: nothing shared
+    runner.run_experts(experts, labels, docs, base, progress=False)  # a fresh runner: nothing shared
     assert len(calls) == 8
 
 

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..config import ExpertManifest, check_manifest
 from ..data.labels import Label
 from ..errors import IntegrityError, UserError
-from ..files import atomic_write_json, hash_files, read_json, safe_relpath, verify_files
+from ..files import atomic_write_json, hash_files, read_json, verify_files
 from ..merge.lora import ADAPTER, ADAPTER_CONFIG, LoraConfig, lora_module, read_adapter, read_lora_config
 
-EXPERT_FORMAT = "samedge-expert/1"
+EXPERT_FORMAT = ExpertManifest.FORMAT
 MANIFEST = "expert.json"
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
-REQUIRED_KEYS = ("format", "name", "domain", "labels", "base", "lora", "files", "centroid")
 
 
 # --- writing ---------------------------------------------------------------------
@@ -113,15 +113,7 @@ def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise UserError(f"{folder}: not an expert ({MANIFEST} missing)")
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != EXPERT_FORMAT:
-        raise IntegrityError(f"{path}: not a {EXPERT_FORMAT} manifest")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise IntegrityError(f"{path}: manifest lacks {', '.join(missing)}")
-    for name in manifest["files"]:
-        safe_relpath(name)  # refuses '..' and absolute paths before anything is opened
-    return manifest
+    return check_manifest(ExpertManifest, read_json(path), str(path))
 
 
 def refuse_pickles(folder: Path) -> None:
@@ -144,7 +136,7 @@ def load_expert(folder: str | Path, verify: bool = True) -> Expert:
 def expected_lora_shapes(base_gguf: Path) -> dict[str, tuple[int, int]]:
     """HF module path (``model.layers.N.self_attn.q_proj``) -> (out_features, in_features), from the base GGUF."""
     import gguf
-    from samedge.converters.llama_layout import gguf_to_hf_name
+    from ..converters.llama_layout import gguf_to_hf_name
 
     shapes = {}
     for t in gguf.GGUFReader(base_gguf).tensors:

@@ -1,5 +1,6 @@
-"""The build config: one set of defaults (CLI and API agree), recorded in bundle.json, and
-``samedge build --config bundle.json`` rebuilds the same bundle byte for byte (real, marked)."""
+"""samedge.config: the build config (one set of defaults, recorded in bundle.json, and
+``samedge build --config bundle.json`` rebuilds the same bundle byte for byte: real, marked),
+the training config, and the manifest models the four manifest readers check through."""
 
 from __future__ import annotations
 
@@ -111,3 +112,26 @@ def test_train_defaults_are_a_valid_train_config_and_mistakes_are_named():
         load_config(overrides={"gradient_checkpointing": 1})
     with pytest.raises(UserError, match="unknown training option"):
         load_config(overrides={"rank": 8})
+
+
+def test_manifest_models_check_the_shipped_files_and_name_what_is_wrong(tmp_path):
+    from samedge.config import BundleManifest, EmbedderManifest, ExpertManifest, check_manifest
+    from samedge.converters.onnx_embedding import MANIFEST_FORMAT
+    from samedge.embed import default_embedder_dir, read_manifest as read_embedder_manifest
+    from samedge.errors import IntegrityError
+    from samedge.library import Library
+
+    assert EmbedderManifest.FORMAT == MANIFEST_FORMAT  # what the converter writes is what samedge reads
+    if (default_embedder_dir() / "manifest.json").is_file():
+        read_embedder_manifest(default_embedder_dir())
+    for expert in Library.open().experts(verify=False):  # every shipped expert.json passes
+        check_manifest(ExpertManifest, expert.manifest, expert.name)
+    good = {"format": "samedge-bundle/1", "labels": [], "base": {}, "quant": "q8_0", "files": {"model.gguf": "0" * 64}}
+    assert check_manifest(BundleManifest, good, "b") is good
+    for broken, message in [(dict(good, format="x/1"), "b is not a samedge-bundle/1 manifest"),
+                            ({k: v for k, v in good.items() if k != "quant"}, "b lacks quant"),
+                            (dict(good, quant=8), "b: quant: Input should be a valid string"),
+                            (dict(good, files={"other": "0"}), "b does not list model.gguf"),
+                            (dict(good, files={"model.gguf": "0", "../x": "0"}), "b: unsafe path")]:
+        with pytest.raises(IntegrityError, match=message.replace(".", r"\.")):
+            check_manifest(BundleManifest, broken, "b")
