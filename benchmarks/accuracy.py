@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.common import fmt_load, load_average, now, table, write_section  # noqa: E402
+from benchmarks.common import expert_runner, fmt_load, load_average, now, table, write_section  # noqa: E402
 from samedge.data.protocols import ALL as ALL_DOMAINS, N_TARGETS, P_SOURCES, P_TARGETS, library_for  # noqa: E402
 
 WORK = REPO / "runs" / "accuracy"
@@ -235,7 +235,7 @@ class Runner:
             out = WORK / "bundles" / study / target / row
             opts = BuildOptions(target=make_target(target, labeled), library=None, only=tuple(e.name for e in experts),
                                 threads=self.args.threads, force=True, **options)
-            manifest = build(opts, out, log=lambda msg: None)
+            manifest = build(opts, out, log=lambda msg: None, runner=expert_runner())
             result = self.evaluate_bundle(out, docs)
             merges = [manifest["merge"]] + ([manifest["ensemble"]["merge_b"]] if "ensemble" in manifest else [])
             result["selected"] = [[(e["name"], round(e["weight"], 3)) for e in m["experts"]] for m in merges]
@@ -248,8 +248,8 @@ class Runner:
         """Each expert alone on the test docs. Cached per expert (by its sha256), shared by every study,
         so retraining one expert re-measures only that expert."""
         from samedge.data.catalog import get_domain
-        from samedge.select.performance import run_experts
 
+        run_experts = expert_runner()
         got = {}
         for e in experts:
             def compute(e=e):
@@ -266,8 +266,8 @@ class Runner:
     def base_row(self, study, target, docs) -> dict:
         from samedge.data.catalog import get_domain
         from samedge.extract import Extractor
-        from samedge.runtime.llama import LlamaEngine
-        from samedge.select.performance import scoring_base
+        from samedge.extract.engines.llama import LlamaEngine
+        from samedge.select.runner import scoring_base
 
         def compute():
             engine = LlamaEngine(scoring_base(self.base), threads=self.args.threads, n_seq=8, n_ctx=1024)
@@ -320,7 +320,8 @@ class Runner:
             def compute():
                 out = WORK / "bundles" / "unified" / target / name
                 build(BuildOptions(target=make_target(target, False), library=str(UNIFIED), only=(name,), k=1,
-                                   method="linear", threads=self.args.threads, force=True), out, log=lambda m: None)
+                                   method="linear", threads=self.args.threads, force=True), out, log=lambda m: None,
+                      runner=expert_runner())
                 return self.evaluate_bundle(out, docs)
 
             return self.cached("unified", target, name, key, compute, row_kind="unified")
@@ -687,8 +688,9 @@ def _spearman(a: dict, b: dict) -> float:
 def study_agreement(runner) -> str:
     """Which unlabeled criterion ranks experts like labeled F1 does (issue: measure vote vs pairwise)."""
     from samedge.data.catalog import get_domain
-    from samedge.select.performance import agreement_scores, run_experts, sample_instances
+    from samedge.select.performance import agreement_scores, sample_instances
 
+    run_experts = expert_runner()
     k = 3
     targets = runner.args.targets or P_TARGETS
     rows, hits = [], {"labeled": 0, "vote": 0, "pairwise": 0}

@@ -79,7 +79,7 @@ def make_file(mb: int) -> Path:
 # --- children ---------------------------------------------------------------------
 
 def child_fake(spec: dict) -> None:
-    import samedge.api as api
+    import samedge.extract.api as api
     from samedge.data.labels import make_label
     from samedge.extract import Extractor
 
@@ -95,9 +95,9 @@ def child_fake(spec: dict) -> None:
 
 
 def child_real(spec: dict) -> None:
-    import samedge.extract as extract
+    import samedge.extract.extractor as extract
     from samedge.bundle import load_extractor
-    from samedge.inputs import Document, iter_documents
+    from samedge.extract.inputs import Document, iter_documents
 
     extract.WINDOW = spec["window"]
     extractor = load_extractor(spec["bundle"], threads=1, n_seq=8)
@@ -220,7 +220,7 @@ def main() -> None:
         (child_fake if spec["engine"] == "fake" else child_real)(spec)
         return
 
-    from samedge.extract import WINDOW
+    from samedge.extract.extractor import WINDOW
 
     if not args.no_real:
         args.bundle = args.bundle or default_bundle()

@@ -15,6 +15,7 @@ load average with each row and compare engines only within one run, as ratios.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -29,6 +30,13 @@ REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS_MD = REPO / "BENCHMARKS.md"
 WORK = REPO / "runs" / "benchmarks"          # cached artifacts and resumable state (git-ignored)
 CHILD_MARK = "@@benchmark-result@@ "
+
+
+@functools.cache
+def expert_runner():
+    """One ExpertRunner per benchmark process: experts already scored on the same sample decode once."""
+    from samedge.select.runner import ExpertRunner
+    return ExpertRunner()
 
 
 # --- machine ---------------------------------------------------------------------

@@ -75,7 +75,7 @@ def torch_engine(model_dir: Path, threads: int):
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        from converters.embedder_to_onnx import _transformers_embed
+        from samedge.converters.embedder_to_onnx import _transformers_embed
         return (lambda texts: _transformers_embed(model_dir, texts, BATCH)), "transformers + mean pooling"
     import importlib.metadata
 
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
 
-    from converters.embedder_to_onnx import export_fp32, source_model_dir
+    from samedge.converters.embedder_to_onnx import export_fp32, source_model_dir
     from samedge.embed import default_embedder_dir
 
     load = os.getloadavg()

@@ -245,7 +245,7 @@ class HighLevelEngine:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def complete(self, prefix, texts, suffix, max_tokens):
-        from samedge.prompts import STOP
+        from samedge.extract.prompts import STOP
 
         out = []
         for text in texts:
@@ -260,7 +260,7 @@ def limit(model_path: Path, threads: int, reps: int = 5) -> dict:
     """llama.cpp's tokens/s for one 512-token batch in a fresh context (median of ``reps`` after a warm-up)."""
     import llama_cpp
 
-    from samedge.runtime.llama import _silence_llama_logs
+    from samedge.extract.engines.llama import _silence_llama_logs
 
     _silence_llama_logs()
     llama_cpp.llama_backend_init()
@@ -316,7 +316,7 @@ def child(spec: dict, cfg: dict) -> None:
     if kind == "samedge":
         from samedge.bundle import MODEL, load_extractor
         from samedge.extract import Extractor
-        from samedge.runtime.llama import LlamaEngine
+        from samedge.extract.engines.llama import LlamaEngine
 
         engine_kw, extractor_kw = spec.get("engine") or {}, spec.get("extractor") or {}
         if engine_kw:   # a lever: the engine built by hand, one setting changed
@@ -336,7 +336,7 @@ def child(spec: dict, cfg: dict) -> None:
     elif kind == "hf":
         import torch
         from samedge.extract import Extractor
-        from samedge.runtime.hf import HFEngine
+        from samedge.extract.engines.hf import HFEngine
 
         torch.set_num_threads(spec["threads"])
         result = _measure(lambda: Extractor(HFEngine.load(ART / "hf_merged", device="cpu", batch_size=spec["batch"]),
@@ -469,7 +469,7 @@ def report(data: dict) -> str:
 
 
 NOTES = """\
-What the engine does (samedge.runtime.llama, issue 15): one unified KV cache of `kv_cells` cells in all
+What the engine does (samedge.extract.engines.llama, issue 15): one unified KV cache of `kv_cells` cells in all
 (not 1,024 per sequence), holding the instruction prefix once and every sequence in flight; a text is
 admitted while its prompt and a guess of its answer (32 tokens) fit, and if the running answers outgrow
 the cache the newest sequence is evicted and decoded again later (the `evictions` column). More

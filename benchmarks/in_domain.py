@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 def evaluate(model_path, docs, labels, threads) -> dict:
     from samedge.evaluate import score_documents
     from samedge.extract import Extractor
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.extract.engines.llama import LlamaEngine
 
     engine = LlamaEngine(model_path, threads=threads, n_seq=8)
     started = time.time()
@@ -36,7 +36,7 @@ def evaluate(model_path, docs, labels, threads) -> dict:
 
 
 def main(argv=None) -> int:
-    from converters.quantize import quantize
+    from samedge.converters.quantize import quantize
     from samedge.base import provision
     from samedge.data.catalog import get_domain, load_split
     from samedge.files import atomic_write_json

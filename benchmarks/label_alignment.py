@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     from samedge.evaluate import score_documents
     from samedge.library import Library
     from samedge.select.label_alignment import align_labels
-    from samedge.select.performance import run_experts
+    from samedge.select.runner import run_experts
 
     library = Library.open()
     embedder, base = Embedder.load(threads=args.threads), provision()

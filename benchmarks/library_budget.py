@@ -33,7 +33,7 @@ def score(expert, n: int, threads: int) -> dict:
     from samedge.base import provision
     from samedge.data.catalog import load_split
     from samedge.evaluate import score_documents
-    from samedge.select.performance import run_experts
+    from samedge.select.runner import run_experts
 
     gold = load_split(expert.manifest["domain"], "dev")[:n]
     pred = run_experts({"x": {"expert": expert}}, expert.labels, gold, provision(), threads=threads,

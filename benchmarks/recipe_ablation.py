@@ -1,5 +1,5 @@
 """The training recipe, chosen on dev splits only: which prompt variations make an expert follow
-label names it never saw (samedge/recipe.py).
+label names it never saw (samedge/train/recipe.py).
 
     nice -n 5 python benchmarks/recipe_ablation.py                 # train each variant, score, write BENCHMARKS.md
     python benchmarks/recipe_ablation.py --variants plain renames --steps 150 --threads 1
@@ -90,7 +90,7 @@ def score_variant(folder: Path, sets: dict, threads: int) -> dict:
     from samedge.base import provision
     from samedge.evaluate import score_documents
     from samedge.library import load_expert
-    from samedge.select.performance import run_experts
+    from samedge.select.runner import run_experts
 
     expert = load_expert(folder)
     base = provision()

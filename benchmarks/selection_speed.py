@@ -43,8 +43,8 @@ def _setup(args):
 def child_samedge(args) -> None:
     import os
 
-    from samedge.runtime import llama
-    from samedge.select import performance
+    from samedge.extract.engines import llama
+    from samedge.select import runner
 
     if args.child == "samedge-before":   # the engine as it was before issue 15: n_seq 8, 1,024 KV cells each
         llama.DEFAULT_N_SEQ, llama.DEFAULT_KV_CELLS = 8, None
@@ -56,10 +56,10 @@ def child_samedge(args) -> None:
         os.environ["SAMEDGE_HOME"] = tmp  # an empty LoRA cache; the base stays where it is
         convert_started = time.perf_counter()
         for e in experts:
-            performance.lora_gguf(e, base.gguf)
+            runner.lora_gguf(e, base.gguf)
         convert_s = time.perf_counter() - convert_started
         scoring_started = time.perf_counter()
-        performance.run_experts({e.name: {"expert": e} for e in experts}, target.labels, docs, base,
+        runner.run_experts({e.name: {"expert": e} for e in experts}, target.labels, docs, base,
                                 threads=args.threads, progress=False)
         scoring_s = time.perf_counter() - scoring_started
     emit({"engine": args.child, "candidates": len(experts), "sentences": len(docs), "convert_s": round(convert_s, 2),
@@ -72,7 +72,7 @@ def child_hf(args) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from samedge.extract import Extractor
-    from samedge.runtime.hf import HFEngine
+    from samedge.extract.engines.hf import HFEngine
 
     torch.set_num_threads(args.threads)
     base, target, docs, experts = _setup(args)

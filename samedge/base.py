@@ -25,6 +25,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import BaseManifest, check_manifest
 from .errors import IntegrityError, UserError
 from .files import atomic_dir, atomic_write_json, atomic_write_text, hash_files, samedge_home, sha256_file, verify_files
 
@@ -104,7 +105,7 @@ def base_home(source: BaseSource) -> Path:
 def gguf_to_f16(src: Path, dest: Path) -> None:
     """Dequantize every tensor of ``src`` and write it as f16 (1-D tensors: f32), metadata unchanged.
     Streams one tensor at a time and writes atomically."""
-    from converters.gguf_io import write_gguf_like
+    from .converters.gguf_io import write_gguf_like
 
     write_gguf_like(src, dest, out_type="f16")
 
@@ -162,8 +163,8 @@ def _read_manifest(root: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+        return check_manifest(BaseManifest, json.loads(path.read_text(encoding="utf-8")), str(path))
+    except (ValueError, UnicodeDecodeError, IntegrityError):
         return {}  # a damaged manifest is rebuilt, never trusted
 
 
@@ -186,7 +187,7 @@ def provision(base: str | os.PathLike | None = None, *, hf: bool = False, verify
         if source.gguf is not None:
             gguf_to_f16(source.gguf, root / GGUF_NAME)
         else:
-            from converters.hf_to_gguf import convert as hf_to_gguf
+            from .converters.hf_to_gguf import convert as hf_to_gguf
             hf_to_gguf(source.hf_dir, root / GGUF_NAME, out_type="f16")
         files[GGUF_NAME] = sha256_file(root / GGUF_NAME)
 
@@ -200,7 +201,7 @@ def provision(base: str | os.PathLike | None = None, *, hf: bool = False, verify
         files = {k: v for k, v in files.items() if not k.startswith(HF_DIR + "/")}
         files.update(hash_files(root, names))
 
-    new_manifest = {"format": "samedge-base/1", "name": source.name, "base_id": source.base_id,
+    new_manifest = {"format": BaseManifest.FORMAT, "name": source.name, "base_id": source.base_id,
                     "source": str(source.gguf or source.hf_dir), "files": files}
     if new_manifest != manifest:
         atomic_write_json(root / MANIFEST, new_manifest)

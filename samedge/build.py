@@ -19,44 +19,49 @@ from __future__ import annotations
 import copy
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pydantic import ConfigDict
+
+from .config import BuildConfig
 from .errors import UserError
-from .select.label_alignment import DEFAULT_THRESHOLD as ALIGN_THRESHOLD
 from .files import atomic_dir, atomic_write_json, atomic_write_text, hash_files
 
-DEFAULT_QUANT = "q8_0"
-DEFAULT_METHOD = "ties"
-DEFAULT_K = 3
-# Both SaM criteria: the similarity shortlist scored on sampled target instances (F1 on the
-# target's dev set when it has one, else agreement between the experts). Similarity alone was the
-# weakest configuration measured (BENCHMARKS.md, "Build defaults" and protocol P).
-DEFAULT_SELECTION = "combined"
 
+class BuildOptions(BuildConfig):
+    """A :class:`BuildConfig` as the Python API takes it (a Target or Label objects, paths), plus how
+    to run (threads, force), which does not change the bundle."""
 
-@dataclass
-class BuildOptions:
-    target: object = None                  # a target name, a TOML path, or a samedge.targets.Target
-    texts: list[str] | None = None
-    labels: list | None = None
-    dev: str | None = None
-    k: int = DEFAULT_K
-    selection: str = DEFAULT_SELECTION     # similarity | performance | combined
-    method: str = DEFAULT_METHOD
-    method_params: dict = field(default_factory=dict)
-    weighting: str = "uniform"             # chosen on dev: see samedge.select.weighting
-    temperature: float = 0.05
-    quant: str = DEFAULT_QUANT
-    library: str | None = None
-    exclude: tuple = ()
-    only: tuple = ()
-    sample: int = 32
-    seed: int = 0
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    target: Any = None                     # also a samedge.targets.Target built in Python
+    texts: list | None = None              # str or Path
+    labels: list | None = None             # samedge.data.labels.Label objects
+    dev: Any = None
+    library: Any = None
     threads: int | None = None
-    ensemble: str | None = None            # None, or how to combine two models: union | vote
-    align_threshold: float | None = ALIGN_THRESHOLD  # label alignment (None: off), see select/label_alignment.py
     force: bool = False
+
+    def record(self) -> dict:
+        """The config bundle.json records (JSON). A Target object is recorded by its name."""
+        fields = self.model_dump(include=set(BuildConfig.model_fields))
+        fields["target"] = getattr(self.target, "name", self.target)
+        fields["labels"] = None if self.labels is None else [lab.to_dict() for lab in self.labels]
+        fields["texts"] = None if self.texts is None else [str(path) for path in self.texts]
+        for key in ("dev", "library"):  # paths recorded as given (relative ones: to the build's directory)
+            fields[key] = None if fields[key] is None else str(fields[key])
+        return BuildConfig(**fields).model_dump(mode="json")
+
+    @classmethod
+    def from_config(cls, config: BuildConfig, **run) -> "BuildOptions":
+        """Options that build what ``config`` describes (``run``: threads, force, or fields to override)."""
+        from .data.labels import Label
+
+        fields = config.model_dump()
+        if config.labels is not None:
+            fields["labels"] = [Label.from_dict(d) for d in config.labels]
+        return cls(**{**fields, **run})
 
 
 def resolve_target(opts: BuildOptions):
@@ -99,13 +104,17 @@ def _stage(name: str, log):
     return time.time()
 
 
-def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
-    """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings."""
+def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
+    """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings.
+
+    ``runner``: a ``samedge.select.runner.ExpertRunner`` shared by several builds in one process,
+    so that candidates already scored on the same sample are not decoded again (same results)."""
     from . import bundle as bundle_mod
     from .base import provision
-    from .library import Library
+    from .library.library import Library
     from .merge import merge_into_gguf
     from .select.pipeline import select_experts
+    from .select.runner import ExpertRunner
     from .targets import portable_path
 
     log = log or (lambda msg: print(msg, file=sys.stderr))
@@ -126,7 +135,8 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
 
     t = _stage("select", log)
     select = dict(base=base, weighting=opts.weighting, temperature=opts.temperature, sample=opts.sample,
-                  seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold)
+                  seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold,
+                  runner=runner or ExpertRunner())
     # One merged model (the edge default), or two for --ensemble: one per selection criterion.
     strategies = [opts.selection] if not opts.ensemble else ["similarity", "performance"]
     plans = []
@@ -160,7 +170,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
             if opts.quant == "f16":
                 merged.rename(tmp / model_name)
             else:
-                from converters.quantize import quantize
+                from .converters.quantize import quantize
                 quantize(merged, tmp / model_name, opts.quant, threads=opts.threads)
                 merged.unlink()
             timings["quantize"] = timings.get("quantize", 0) + time.time() - t
@@ -176,6 +186,7 @@ def build(opts: BuildOptions, out: str | Path, log=None) -> dict:
             labels=target.labels, base=base.identity(), selection=plans[0][0].to_dict(), merge=merges[0],
             quant=opts.quant, files=hash_files(tmp, model_files + [bundle_mod.MODELFILE]))
         manifest["label_alignment"] = {"threshold": opts.align_threshold, "renamed": alignment}
+        manifest["build"] = opts.record()  # `samedge build --config bundle.json` rebuilds from it
         if opts.ensemble:
             manifest["ensemble"] = {"combine": opts.ensemble, "models": model_files,
                                     "selection_b": plans[1][0].to_dict(), "merge_b": merges[1]}

@@ -21,15 +21,16 @@ from typing import Sequence
 
 import numpy as np
 
-from converters.onnx_embedding import (DEFAULT_BATCH_SIZE, MANIFEST_FORMAT, MAX_POSITIONS,  # noqa: F401  (public here)
-                                       encode_batch, load_tokenizer, make_session, run_session)
+from .converters.onnx_embedding import (DEFAULT_BATCH_SIZE, MANIFEST_FORMAT, MAX_POSITIONS,  # noqa: F401  (public here)
+                                        encode_batch, load_tokenizer, make_session, run_session)
 
+from .config import EmbedderManifest, check_manifest
 from .errors import IntegrityError, UserError
 from .files import read_json, verify_files
 
 DEFAULT_MAX_LENGTH = 128
 DEFAULT_CENTROID_TEXTS = 256
-REQUIRED_FILES = ("model.onnx", "tokenizer.json", "config.json")
+REQUIRED_FILES = EmbedderManifest.REQUIRED_FILES
 
 
 def default_embedder_dir() -> Path:
@@ -128,11 +129,5 @@ def read_manifest(root: Path) -> dict:
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise UserError(f"no embedder at {root} (manifest.json missing); rebuild it with "
-                        "`python -m converters.embedder_to_onnx --out models/embedder`")
-    manifest = read_json(manifest_path)
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise IntegrityError(f"{manifest_path}: not a {MANIFEST_FORMAT} manifest")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or any(name not in files for name in REQUIRED_FILES):
-        raise IntegrityError(f"{manifest_path}: must list sha256s for {', '.join(REQUIRED_FILES)}")
-    return manifest
+                        "`python -m samedge.converters.embedder_to_onnx --out models/embedder`")
+    return check_manifest(EmbedderManifest, read_json(manifest_path), str(manifest_path))

@@ -218,7 +218,7 @@ def make_tiny_bundle(root: Path, *, hidden: int = 32, seed: int = 0) -> Path:
     second (needs torch); its answers never parse as entities, so records differ in their counts."""
     import torch
 
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.bundle import MANIFEST, MODEL, manifest
     from samedge.data.labels import make_label
     from samedge.files import hash_files
@@ -247,7 +247,7 @@ def make_numpy_tiny_bundle(root: Path, *, hidden: int = 32, layers: int = 2, see
     numpy, with the packaged SmolLM2 GGUF's tokenizer fields copied over. Returns ``root/bundle``."""
     import numpy as np
 
-    from converters.gguf_io import copy_fields, field_value, open_gguf, planned, write_gguf
+    from samedge.converters.gguf_io import copy_fields, field_value, open_gguf, planned, write_gguf
     from samedge.base import packaged_gguf
     from samedge.bundle import MANIFEST, MODEL, manifest
     from samedge.data.labels import make_label

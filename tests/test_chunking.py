@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from samedge.extract import Extractor
 from samedge.data.labels import make_label
-from samedge.runtime.chunking import chunk_text
+from samedge.extract.chunking import chunk_text
 from tests.bundle_fixtures import GoldEngine, check_spans
 
 

@@ -76,7 +76,7 @@ def test_usage_errors_are_clicks():
 
 def test_import_stays_light():
     # `import samedge` and the CLI group must not pull in torch or llama.cpp.
-    code = ("import sys, samedge, samedge.cli, samedge.data, samedge.prompts, samedge.evaluate, samedge.targets;"
+    code = ("import sys, samedge, samedge.cli, samedge.data, samedge.extract.prompts, samedge.evaluate, samedge.targets;"
             "print(sorted(m for m in ('torch', 'llama_cpp', 'transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=generous(120))
     assert out.stdout.strip() == "[]", out.stderr

@@ -16,8 +16,8 @@ import pytest
 torch = pytest.importorskip("torch")
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from converters.gguf_io import read_tensor, write_gguf_like  # noqa: E402
-from converters.hf_to_gguf import convert, detect_pre, main  # noqa: E402
+from samedge.converters.gguf_io import read_tensor, write_gguf_like  # noqa: E402
+from samedge.converters.hf_to_gguf import convert, detect_pre, main  # noqa: E402
 from samedge.merge.lora import convert_lora  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 
@@ -247,7 +247,7 @@ def test_pre_tokenizer_detection():
 def test_safetensors_reader_widens_bf16_exactly(tmp_path):
     from safetensors.torch import save_file
 
-    from converters.gguf_io import read_safetensors
+    from samedge.converters.gguf_io import read_safetensors
 
     values = torch.randn(3, 5)
     save_file({"a": values.to(torch.bfloat16), "b": values.half(), "c": values}, str(tmp_path / "t.safetensors"))

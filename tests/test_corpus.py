@@ -61,7 +61,7 @@ def corpus(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def reference(tiny_bundle, corpus, tmp_path_factory) -> list[str]:
     """What `samedge extract` writes for the corpus (the Python API behind it), one JSONL line per record."""
-    from samedge.api import run_extract
+    from samedge.extract.api import run_extract
     from samedge.bundle import load_extractor
 
     out = tmp_path_factory.mktemp("reference") / "records.jsonl"
@@ -163,7 +163,7 @@ def test_parquet_in_and_out(tiny_bundle, tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
 
-    from samedge.api import run_extract
+    from samedge.extract.api import run_extract
     from samedge.bundle import load_extractor
     from samedge.corpus import run_corpus
 
@@ -228,7 +228,7 @@ def test_user_mistakes_are_one_line_errors(tiny_bundle, tmp_path, cli_env):
 @pytest.mark.real
 def test_real_model_ray_records_equal_samedge_extract(real_bundle, tmp_path):
     """The shipped experts (entities found) through Ray: the records of samedge extract, entities included."""
-    from samedge.api import run_extract
+    from samedge.extract.api import run_extract
     from samedge.bundle import load_extractor
     from samedge.corpus import run_corpus
 

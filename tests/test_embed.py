@@ -27,7 +27,7 @@ SENTENCES = [
 ]
 
 pytestmark = pytest.mark.skipif(not (default_embedder_dir() / "model.onnx").is_file(),
-                                reason="models/embedder not built (python -m converters.embedder_to_onnx)")
+                                reason="models/embedder not built (python -m samedge.converters.embedder_to_onnx)")
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def _run(model, feed):
 
 
 def test_outlier_channels_picks_the_largest_above_the_ratio():
-    from converters.embedder_to_onnx import outlier_channels
+    from samedge.converters.embedder_to_onnx import outlier_channels
 
     absmax = np.array([1.0, 9.0, 1.2, 0.8, 3.0, 1.1])
     assert outlier_channels(absmax, ratio=2.0, max_channels=32).tolist() == [1, 4]
@@ -190,7 +190,7 @@ def test_outlier_channels_picks_the_largest_above_the_ratio():
 
 
 def test_split_outliers_is_exact_in_fp32():
-    from converters.embedder_to_onnx import split_outliers
+    from samedge.converters.embedder_to_onnx import split_outliers
 
     rng = np.random.default_rng(0)
     model = _tiny_graph(rng)
@@ -209,7 +209,7 @@ def test_split_outliers_is_exact_in_fp32():
 def test_quantize_rows_keeps_each_row_within_half_a_step():
     from onnx import numpy_helper
 
-    from converters.embedder_to_onnx import quantize_rows
+    from samedge.converters.embedder_to_onnx import quantize_rows
 
     rng = np.random.default_rng(1)
     model = _tiny_graph(rng)
@@ -227,7 +227,7 @@ def test_quantize_rows_keeps_each_row_within_half_a_step():
 
 
 def test_calibration_sentences_are_disjoint_from_verification(shared_data):
-    from converters.embedder_to_onnx import calibration_sentences, verification_sentences
+    from samedge.converters.embedder_to_onnx import calibration_sentences, verification_sentences
 
     verification = verification_sentences(shared_data)
     calibration = calibration_sentences(shared_data)

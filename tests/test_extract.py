@@ -9,8 +9,8 @@ import unicodedata
 import pytest
 
 from samedge.data.labels import make_label
-from samedge.extract import MAX_SPLITS, Extractor, _halves
-from samedge.runtime.chunking import Chunk, chunk_text
+from samedge.extract.extractor import MAX_SPLITS, Extractor, _halves
+from samedge.extract.chunking import Chunk, chunk_text
 from tests.bundle_fixtures import (FOUND_SENTENCES, GoldEngine, ScriptedEngine, check_spans, cli_env,  # noqa: F401
                                    real_bundle, real_extractor, run_cli)
 
@@ -189,7 +189,9 @@ def test_record_round_trips_through_jsonl():
     for line, doc in zip(format_documents(docs, "jsonl").split("\n"), docs):
         back = json.loads(line)
         assert back["text"] == doc["text"]
+        assert back["entities"] == doc["entities"]  # offsets, labels and mentions survive
         validate_document(back)  # spans inside, text[start:end] == entity text
+    assert sum(len(doc["entities"]) for doc in docs) > len(docs)  # the texts hold entities to round-trip
 
 
 def test_dense_200k_document_with_a_perfect_engine_loses_nothing():
@@ -250,7 +252,7 @@ def test_real_batch_neighbours_never_leak_into_an_answer(real_extractor):
     "on how many tokens share its decode (not on their content: see the test above)."))
 def test_real_batched_decoding_equals_one_at_a_time(real_bundle, real_extractor):
     from samedge.bundle import MODEL
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.extract.engines.llama import LlamaEngine
 
     batched = real_extractor.engine
     single = LlamaEngine(real_bundle / MODEL, n_seq=1, threads=1)
@@ -379,10 +381,10 @@ def test_hf_engine_matches_llama_engine_at_f32(tmp_path, monkeypatch):
         return params
 
     monkeypatch.setattr(llama_cpp, "llama_context_default_params", f32_params)
-    from converters.hf_to_gguf import convert
-    from samedge.prompts import split_prompt
-    from samedge.runtime.hf import HFEngine
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.converters.hf_to_gguf import convert
+    from samedge.extract.prompts import split_prompt
+    from samedge.extract.engines.hf import HFEngine
+    from samedge.extract.engines.llama import LlamaEngine
     from tests.tiny_models import make_tiny_llama
 
     threads = torch.get_num_threads()
@@ -418,9 +420,9 @@ def test_small_kv_cache_evicts_and_gives_the_same_answers(tmp_path):
     decoded again later, and every answer equals the one decoded alone (tiny random llama at f32,
     f32 KV cache, flash attention off, so that batch sizes cannot flip greedy near-ties)."""
     torch = pytest.importorskip("torch")
-    from converters.hf_to_gguf import convert
-    from samedge.prompts import split_prompt
-    from samedge.runtime.llama import LlamaEngine
+    from samedge.converters.hf_to_gguf import convert
+    from samedge.extract.prompts import split_prompt
+    from samedge.extract.engines.llama import LlamaEngine
     from tests.tiny_models import make_tiny_llama
 
     threads = torch.get_num_threads()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from samedge.api import run_extract
+from samedge.extract.api import run_extract
 from samedge.data.html import label_colour, render_html
 from samedge.data.labels import make_label
 from samedge.data.writers import format_documents

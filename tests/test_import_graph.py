@@ -1,4 +1,5 @@
-"""The import graph of samedge and converters, read from their source, has no cycles.
+"""The import graph of samedge (converters/ included, installed as samedge.converters), read
+from the source, has no cycles.
 
 Rule: every ``import`` and ``from ... import`` is an edge, at module level or inside a
 function (a lazy import still ties the two modules together); ``if TYPE_CHECKING:``
@@ -11,22 +12,33 @@ parent import is not an edge, or every package that re-exports its modules would
 from __future__ import annotations
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("samedge", "converters")
+SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
 # converters sit below samedge's pipeline: they may use only its base layer.
 CONVERTERS_MAY_USE = {"samedge.errors", "samedge.files"}
 
 
+def package_folder(package: str) -> Path:
+    """Where the source of an installed package lives (pyproject's package-dir mapping, else its dotted path)."""
+    mapped = SETUPTOOLS.get("package-dir", {})
+    for prefix in sorted(mapped, key=len, reverse=True):
+        if package == prefix or package.startswith(prefix + "."):
+            return ROOT / mapped[prefix] / Path(*package[len(prefix):].split(".")[1:])
+    return ROOT / Path(*package.split("."))
+
+
 def module_files() -> dict[str, Path]:
+    """Every installed module, by its import name."""
     out = {}
-    for package in PACKAGES:
-        for path in (ROOT / package).rglob("*.py"):
-            parts = list(path.relative_to(ROOT).with_suffix("").parts)
-            if parts[-1] == "__init__":
-                parts.pop()
-            out[".".join(parts)] = path
+    for package in SETUPTOOLS["packages"]:
+        folder = package_folder(package)
+        out[package] = folder / "__init__.py"
+        for path in folder.glob("*.py"):
+            if path.name != "__init__.py":
+                out[f"{package}.{path.stem}"] = path
     return out
 
 
@@ -108,10 +120,18 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+def test_every_source_package_is_installed():
+    """pyproject lists packages by hand (for the converters mapping): a new folder must be listed."""
+    listed = {package_folder(p) for p in SETUPTOOLS["packages"]}
+    on_disk = {init.parent for top in ("samedge", "converters") for init in (ROOT / top).rglob("__init__.py")}
+    assert on_disk == listed
+    assert not any(p == "converters" or p.startswith("converters.") for p in SETUPTOOLS["packages"])
+
+
 def test_the_graph_is_read():
     graph = import_graph()
-    assert "samedge.build" in graph and "converters.quantize" in graph
-    assert "converters.quantize" in graph["samedge.build"]
+    assert "samedge.build" in graph and "samedge.converters.quantize" in graph
+    assert "samedge.converters.quantize" in graph["samedge.build"]
 
 
 def test_cycles_are_found():
@@ -125,8 +145,8 @@ def test_no_import_cycles():
 
 def test_converters_use_only_samedges_base_layer():
     graph = import_graph()
-    reached = {(m, d) for m, deps in graph.items() if m.startswith("converters") for d in deps
-               if d.split(".")[0] == "samedge" and d not in CONVERTERS_MAY_USE}
+    reached = {(m, d) for m, deps in graph.items() if m.startswith("samedge.converters") for d in deps
+               if not d.startswith("samedge.converters") and d not in CONVERTERS_MAY_USE}
     assert reached == set()
     base = {(m, d) for m in CONVERTERS_MAY_USE for d in graph[m] if d not in CONVERTERS_MAY_USE}
     assert base == set()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from samedge.errors import UserError
-from samedge.inputs import Document, Failure, iter_documents
+from samedge.extract.inputs import Document, Failure, iter_documents
 
 PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489") + b"\x00" * 64
 

@@ -9,13 +9,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from samedge.api import format_table, run_extract
+from samedge.extract.api import format_table, run_extract
 from samedge.bundle import labels_of, manifest
 from samedge.data.labels import Label, make_label, parse_label_spec, tag_mapper, user_label
 from samedge.data.writers import format_documents
 from samedge.errors import UserError
 from samedge.extract import Extractor
-from samedge.prompts import parse_answer, split_prompt
+from samedge.extract.prompts import parse_answer, split_prompt
 from tests.bundle_fixtures import REPO, ScriptedEngine, assert_one_line_error, check_spans, cli_env, run_cli  # noqa: F401
 
 SPEC = "PER=names of people,LEGISLATION/ACT=statutes and acts,COURT,ORG,Restaurant_Name,court case"
@@ -109,7 +109,7 @@ def test_tag_mapper_reads_gold_in_either_spelling():
 def test_dev_scoring_compares_tags_with_tags(monkeypatch, tmp_path, target_spec, gold_label):
     """Selection by performance on a dev set: predictions carry tags, gold carries the user's names;
     a perfect expert scores 1 however the two spell the same label, a silent one 0."""
-    from samedge.select import performance
+    from samedge.select import performance, runner
     from samedge.targets import Target
 
     class FakeEngine:
@@ -128,10 +128,9 @@ def test_dev_scoring_compares_tags_with_tags(monkeypatch, tmp_path, target_spec,
         def close(self):
             pass
 
-    monkeypatch.setattr("samedge.runtime.llama.LlamaEngine", FakeEngine)
-    monkeypatch.setattr(performance, "scoring_base", lambda base: tmp_path / "base.gguf")
-    monkeypatch.setattr(performance, "lora_gguf", lambda expert, base_gguf: expert.name)
-    monkeypatch.setattr(performance, "_MEMO", {})
+    monkeypatch.setattr("samedge.extract.engines.llama.LlamaEngine", FakeEngine)
+    monkeypatch.setattr(runner, "scoring_base", lambda base: tmp_path / "base.gguf")
+    monkeypatch.setattr(runner, "lora_gguf", lambda expert, base_gguf: expert.name)
     dev = tmp_path / "dev.jsonl"
     dev.write_text(json.dumps({"id": "1", "text": "Ann met Bob.",
                                "entities": [{"start": 0, "end": 3, "label": gold_label}]}) + "\n")
@@ -148,7 +147,7 @@ def test_a_tiny_real_bundle_restores_the_tags(tmp_path):
     with user tags: `load_extractor` restores them, and with the engine's answers scripted (a random
     model's answers never parse), `run_extract` writes them in JSONL, CoNLL and spaCy form."""
     pytest.importorskip("torch")
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.bundle import MANIFEST, MODEL, load_extractor
     from samedge.files import hash_files
     from tests.tiny_models import make_tiny_llama

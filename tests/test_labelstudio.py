@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from samedge.api import run_extract
+from samedge.extract.api import run_extract
 from samedge.data.labelstudio import LabelStudioWriter, labeling_config, read_labelstudio, to_task
 from samedge.data.labels import make_label
 from samedge.data.loading import load_documents

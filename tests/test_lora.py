@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from converters.gguf_io import field_value, open_gguf, read_tensor
-from converters.llama_layout import permute_qk, qk_heads
+from samedge.converters.gguf_io import field_value, open_gguf, read_tensor
+from samedge.converters.llama_layout import permute_qk, qk_heads
 from samedge.errors import IntegrityError, UserError
 from samedge.files import atomic_write_json, hash_files
-from samedge.library import EXPERT_FORMAT, MANIFEST, load_expert
+from samedge.library.experts import EXPERT_FORMAT, MANIFEST, load_expert
 from samedge.merge import merged_deltas
 from samedge.merge.lora import (ADAPTER, ADAPTER_CONFIG, LoraConfig, convert_lora, lora_module, pair_tensors, parse_key,
                                 peft_key, write_peft)
@@ -41,7 +41,7 @@ def write_expert_folder(folder, config: dict, seed: int = 0):
 
 def runtime_delta(reader, module: str) -> np.ndarray:
     """What llama.cpp adds to the weight for a GGUF LoRA at lora_scale 1: alpha / rank · B · A (GGUF rows)."""
-    from converters.llama_layout import hf_to_gguf_name
+    from samedge.converters.llama_layout import hf_to_gguf_name
 
     name = hf_to_gguf_name(module + ".weight")
     a, b = read_tensor(reader, f"{name}.lora_a"), read_tensor(reader, f"{name}.lora_b")
@@ -67,7 +67,7 @@ def base_gguf(tmp_path_factory):
 def test_selection_runtime_scale_equals_the_merge_scale(base_gguf, tmp_path, config):
     expert = write_expert_folder(tmp_path / "expert", config)
     deltas, _ = merged_deltas([expert], [1.0], "linear", None, BASE_ID)
-    # The runtime LoRA exactly as performance selection makes it (select.performance.lora_gguf).
+    # The runtime LoRA exactly as performance selection makes it (select.runner.lora_gguf).
     reader = open_gguf(convert_lora(expert.path, tmp_path / "lora.gguf", base_gguf))
     for module in MODULES:
         merged = in_gguf_rows(module, deltas[module]())

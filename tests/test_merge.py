@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from converters.gguf_io import open_gguf, read_tensor  # noqa: E402
-from converters.llama_layout import hf_to_gguf_name, unpermute_qk  # noqa: E402
+from samedge.converters.gguf_io import open_gguf, read_tensor  # noqa: E402
+from samedge.converters.llama_layout import hf_to_gguf_name, unpermute_qk  # noqa: E402
 from samedge.errors import MergeError  # noqa: E402
 from samedge.library import load_expert  # noqa: E402
 from samedge.merge import cat_adapter, get_method, merge_into_gguf, merge_into_hf, svd_adapter  # noqa: E402
@@ -111,7 +111,7 @@ def test_dare_is_bit_identical_across_runs_and_rescales():
 
 
 def test_cat_is_exact_and_svd_reports_its_error(tiny, tmp_path):
-    from samedge.library import read_adapter
+    from samedge.merge.lora import read_adapter
     from samedge.merge import merged_deltas
 
     experts, weights = tiny["experts"][:2], [0.7, 0.3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings, strategies as st
 
 from samedge.data.labels import Label, make_label
-from samedge.prompts import (IM_END, IM_START, NONE_ANSWER, align, build_prompt, clean_text,
+from samedge.extract.prompts import (IM_END, IM_START, NONE_ANSWER, align, build_prompt, clean_text,
                              format_answer, parse_answer, split_prompt)
 
 LABELS = [make_label("person"), make_label("location"), make_label("Character_Name")]

@@ -13,8 +13,8 @@ import pytest
 llama_cpp = pytest.importorskip("llama_cpp")
 gguf = pytest.importorskip("gguf")
 
-from converters.gguf_io import planned, write_gguf  # noqa: E402
-from converters.quantize import QUANT_TYPES, quantize  # noqa: E402
+from samedge.converters.gguf_io import planned, write_gguf  # noqa: E402
+from samedge.converters.quantize import QUANT_TYPES, quantize  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 
 HIDDEN, FF, LAYERS, HEADS, KV_HEADS = 256, 512, 2, 4, 2

@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 
 from samedge.data.labels import make_label
-from samedge.recipe import CONCEPT_GROUPS, Recipe, answer_entities, shown_labels, vocabulary
-from samedge.train import batch_plan, example_rng, make_example
+from samedge.train.recipe import CONCEPT_GROUPS, Recipe, answer_entities, shown_labels, vocabulary
+from samedge.train.examples import batch_plan, example_rng, make_example
 
 DOMAIN = [make_label("person"), make_label("location"), make_label("organization")]
 DOC = {"id": "d", "text": "Ann met Bob in Rome at Acme.",

@@ -311,7 +311,7 @@ def test_read_bundle_refuses_a_file_and_lists(tmp_path):
 # --- scale: many files, a big file (fake engine: the plumbing, not the model) -------------
 
 def test_directory_of_5000_small_files(tmp_path):
-    from samedge.api import run_extract
+    from samedge.extract.api import run_extract
 
     src = tmp_path / "many"
     for i in range(5000):
@@ -653,7 +653,7 @@ def test_full_disk_in_atomic_dir_publishes_nothing(tmp_path):
 
 
 def test_full_disk_while_writing_extract_output(tmp_path, monkeypatch):
-    import samedge.api as api
+    import samedge.extract.api as api
 
     src = tmp_path / "in.txt"
     src.write_text("Ann Lee met Bob in Paris. " * 2000)

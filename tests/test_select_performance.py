@@ -70,12 +70,12 @@ def test_labeled_sampling_reads_the_dev_file(tmp_path):
     assert labeled and docs[0]["entities"][0]["text"] == "Ann"
 
 
-def test_run_experts_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
+def test_a_runner_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
     """Repeated scoring of the same expert on the same sample (several strategies in one build,
     --ensemble, benchmarks) reuses the first decode; another sample or label set decodes again."""
     from types import SimpleNamespace
 
-    from samedge.select import performance
+    from samedge.select import runner
 
     calls = []
 
@@ -98,21 +98,45 @@ def test_run_experts_decodes_each_expert_once_per_sample(monkeypatch, tmp_path):
         def close(self):
             pass
 
-    monkeypatch.setattr("samedge.runtime.llama.LlamaEngine", FakeEngine)
-    monkeypatch.setattr(performance, "scoring_base", lambda base: tmp_path / "base.gguf")
-    monkeypatch.setattr(performance, "lora_gguf", lambda expert, base_gguf: expert.name)
-    monkeypatch.setattr(performance, "_MEMO", {})
+    monkeypatch.setattr("samedge.extract.engines.llama.LlamaEngine", FakeEngine)
+    monkeypatch.setattr(runner, "scoring_base", lambda base: tmp_path / "base.gguf")
+    monkeypatch.setattr(runner, "lora_gguf", lambda expert, base_gguf: expert.name)
     experts = {n: {"expert": SimpleNamespace(name=n, path=tmp_path / n,
                                              manifest={"files": {"adapter_model.safetensors": n * 8}})}
                for n in ("a", "b")}
     labels = [make_label("person")]
     docs = [{"id": "1", "text": "Ann is here."}]
     base = SimpleNamespace(gguf=tmp_path / "base.gguf")
-    first = performance.run_experts(experts, labels, docs, base, progress=False)
+    run = runner.ExpertRunner()
+    first = run(experts, labels, docs, base, progress=False)
     assert len(calls) == 2
-    first["a"][0]["entities"].clear()  # callers may edit what they get; the memo keeps its own copy
-    again = performance.run_experts(experts, labels, docs, base, progress=False)
+    first["a"][0]["entities"].clear()  # callers may edit what they get; the runner keeps its own copy
+    again = run(experts, labels, docs, base, progress=False)
     assert len(calls) == 2 and again["a"][0]["entities"][0]["text"] == "Ann"
-    performance.run_experts(experts, labels, [{"id": "2", "text": "Bob is here."}], base, progress=False)
-    performance.run_experts(experts, [make_label("location")], docs, base, progress=False)
+    run(experts, labels, [{"id": "2", "text": "Bob is here."}], base, progress=False)
+    run(experts, [make_label("location")], docs, base, progress=False)
     assert len(calls) == 6
+    runner.run_experts(experts, labels, docs, base, progress=False)  # a fresh runner: nothing shared
+    assert len(calls) == 8
+
+
+def test_the_performance_strategy_uses_the_runner_it_is_given(tmp_path):
+    """Scoring is injected: a runner stands in for llama.cpp, and the strategy turns its predictions into F1."""
+    import json
+    from types import SimpleNamespace
+
+    from samedge.select.performance import performance_strategy
+
+    ann = {"start": 0, "end": 3, "label": "person", "text": "Ann"}
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text(json.dumps({"id": "1", "text": "Ann met Bob.", "entities": [ann]}) + "\n")
+    found = {"right": [ann], "wrong": [{"start": 8, "end": 11, "label": "person", "text": "Bob"}]}
+    asked = []
+
+    def runner(experts, labels, docs, base, threads=None):
+        asked.append(sorted(experts))
+        return {n: [dict(docs[0], entities=found[n])] for n in experts}
+
+    target = SimpleNamespace(name="t", dev=dev, texts=[], labels=[make_label("person")])
+    scores = performance_strategy({"right": {}, "wrong": {}}, target=target, base=object(), runner=runner)
+    assert scores == {"right": 1.0, "wrong": 0.0} and asked == [["right", "wrong"]]

@@ -54,9 +54,28 @@ def centroids(shared_data):
     return experts, targets, embedder.fingerprint
 
 
-def test_at_least_five_domains(centroids):
-    experts, _, _ = centroids
-    assert len(experts) >= 5
+def test_scores_are_the_cosines_and_weights_follow_the_ranking(centroids):
+    """On real centroids: every score is the cosine of the two centroids (computed here with numpy),
+    the report ranks by it, and softmax weights of the kept experts sum to 1 and fall with rank."""
+    import numpy as np
+
+    from samedge.select import select_by_similarity
+
+    experts, targets, fingerprint = centroids
+    assert set(experts) == set(targets) and len(experts) >= 15
+    for name, target in targets.items():
+        report = select_by_similarity(target, experts, k=3, weighting="softmax", temperature=0.05,
+                                      embedder=fingerprint)
+        t = np.asarray(target, dtype=np.float64)
+        for row in report.experts:
+            c = np.asarray(experts[row.name]["centroid"], dtype=np.float64)
+            assert abs(row.similarity - float(t @ c / np.linalg.norm(t) / np.linalg.norm(c))) < 1e-5
+        scores = [row.similarity for row in report.experts]
+        assert scores == sorted(scores, reverse=True) and [row.rank for row in report.experts] == list(range(1, len(experts) + 1))
+        kept = [row for row in report.experts if row.selected]
+        assert [row.name for row in kept] == report.selected_names() == [r.name for r in report.experts[:3]]
+        assert abs(sum(row.weight for row in kept) - 1) < 1e-9
+        assert [row.weight for row in kept] == sorted((row.weight for row in kept), reverse=True)
 
 
 def test_each_domain_ranks_its_own_expert_first(centroids):

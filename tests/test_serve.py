@@ -63,7 +63,7 @@ def cli_records(tiny_bundle, tmp_path_factory):
     """``records(texts, ids)``: what `samedge extract --format jsonl` writes for them (run_extract, the function
     behind the CLI, over a JSONL file), as JSONL lines. Cached per text (a text's record does not depend
     on the batch it ran in)."""
-    from samedge.api import run_extract
+    from samedge.extract.api import run_extract
 
     extractor = tiny_load(tiny_bundle)()
     cache: dict[str, dict] = {}
@@ -78,7 +78,7 @@ def cli_records(tiny_bundle, tmp_path_factory):
             assert summary["documents"] == len(todo) and not summary["failures"]
             for text, line in zip(todo, out.read_text(encoding="utf-8").splitlines()):
                 cache[text] = json.loads(line)
-        from samedge.api import render
+        from samedge.extract.api import render
         return [render(dict(cache[t], id=i), "jsonl") for t, i in zip(texts, ids)]
 
     yield records

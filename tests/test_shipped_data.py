@@ -73,7 +73,7 @@ EXAMPLES = REPO / "examples"
 def test_the_demo_gold_matches_what_extract_reads(monkeypatch):
     """One gold document per example, with the id and text `samedge extract examples/ --glob '*.txt'`
     gives it (run from the repository, as `make demo` does), labeled with the legal profile's labels."""
-    from samedge.inputs import Document, iter_documents
+    from samedge.extract.inputs import Document, iter_documents
 
     monkeypatch.chdir(REPO)
     read = {d.id: d.text for d in iter_documents(["examples/"], glob="*.txt") if isinstance(d, Document)}

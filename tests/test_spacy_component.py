@@ -76,7 +76,7 @@ def test_installed_entry_point_lets_spacy_find_the_factory_without_an_import(tmp
 
 
 def test_the_core_never_imports_spacy():
-    code = ("import sys, samedge, samedge.api, samedge.extract, samedge.data.loading, samedge.data.writers, "
+    code = ("import sys, samedge, samedge.extract.api, samedge.extract, samedge.data.loading, samedge.data.writers, "
             "samedge.data.html, samedge.data.labelstudio, samedge.cli, samedge.integrations; "
             "print('spacy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)

@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-import samedge.api as api
-import samedge.extract as extract
-from samedge.api import run_extract
+import samedge.extract.api as api
+import samedge.extract.extractor as extract
+from samedge.extract.api import run_extract
 from samedge.data.labels import make_label
 from samedge.extract import Extractor
 from tests.bundle_fixtures import GoldEngine, ScriptedEngine, check_spans
@@ -95,7 +95,7 @@ def test_streamed_jsonl_is_byte_identical_to_the_whole_record(tmp_path, monkeypa
 
 def test_a_big_document_ends_its_batch(monkeypatch):
     monkeypatch.setattr(api, "STREAM_CHARS", 10)
-    from samedge.inputs import Document
+    from samedge.extract.inputs import Document
 
     items = [Document("a", "short"), Document("b", "a long document"), Document("c", "short"), Document("d", "x")]
     assert [[d.id for d in b] for b in api.batches(items, 16, api._big)] == [["a", "b"], ["c", "d"]]

@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 
 from samedge.data.labels import make_label  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
-from samedge.train import Source, batch_plan, load_config, parse_overrides, train  # noqa: E402
+from samedge.train import Source, load_config, parse_overrides, train  # noqa: E402
+from samedge.train.examples import batch_plan  # noqa: E402
 
 SENTENCES = [
     ("Alice Smith moved to Paris in 2019 .", [("Alice Smith", "person"), ("Paris", "location")]),
@@ -108,18 +109,18 @@ def test_training_is_deterministic_and_resume_matches_an_uninterrupted_run(tiny_
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
     # Interrupt after the first checkpoint (step 4), then resume.
-    import samedge.train as train_mod
-    original = train_mod._save_checkpoint
+    from samedge.train import checkpoints
+    original = checkpoints.save
 
     def stop_after_checkpoint(*args, **kwargs):
         original(*args, **kwargs)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(train_mod, "_save_checkpoint", stop_after_checkpoint)
+    monkeypatch.setattr(checkpoints, "save", stop_after_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         train([_source()], home / "c", name="tiny", config=cfg, base=str(tiny_base), progress=False)
     assert not (home / "c").exists() and (home / "c.work" / "checkpoint" / "state.json").exists()
-    monkeypatch.setattr(train_mod, "_save_checkpoint", original)
+    monkeypatch.setattr(checkpoints, "save", original)
     with pytest.raises(UserError, match="--resume"):
         train([_source()], home / "c", name="tiny", config=cfg, base=str(tiny_base), progress=False)
     manifest = train([_source()], home / "c", name="tiny", config=cfg, base=str(tiny_base), resume=True,
@@ -130,7 +131,7 @@ def test_training_is_deterministic_and_resume_matches_an_uninterrupted_run(tiny_
 
 
 def test_unified_gets_the_per_example_budget_of_all_experts():
-    from samedge.train import planned_steps
+    from samedge.train.examples import planned_steps
 
     cfg = load_config(overrides={"max_steps": 100, "max_epochs": 1000, "batch_size": 8})
     assert planned_steps(10_000, cfg, n_sources=3) == 300
@@ -156,7 +157,8 @@ def test_config_refuses_unknown_and_mistyped_options():
 def test_experts_add_refuses_bad_adapters(tiny_base, home, monkeypatch):
     """Wrong base, shape mismatch, NaN and pickle files: each refused with a clear error."""
     from samedge.errors import IntegrityError
-    from samedge.library import Library, validate_adapter, load_expert
+    from samedge.library import Library, load_expert
+    from samedge.library.experts import validate_adapter
     from samedge.files import hash_files
     from safetensors.numpy import load_file, save_file
 
@@ -217,7 +219,7 @@ def test_answer_only_logits_give_the_loss_of_full_logits_with_left_padding(tiny_
     # its gradient must equal those of the plain right-padded forward over every position.
     from transformers import AutoModelForCausalLM
 
-    from samedge.train import _step_loss, batch_loss
+    from samedge.train.trainer import _step_loss, batch_loss
 
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)

@@ -13,7 +13,7 @@ LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_
 
 def make_tiny_base(root: Path, seed: int = 0):
     """(hf_dir, gguf_path, base_id) for a tiny random llama."""
-    from converters.hf_to_gguf import convert
+    from samedge.converters.hf_to_gguf import convert
     from samedge.base import resolve_source
     from tests.tiny_models import make_tiny_llama
 
@@ -32,7 +32,7 @@ def make_tiny_expert(folder: Path, hf_dir: Path, base_id: str, *, name: str, see
 
     from samedge.data.labels import make_label
     from samedge.files import hash_files
-    from samedge.train import save_adapter
+    from samedge.train.trainer import save_adapter
 
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)

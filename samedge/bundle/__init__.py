@@ -14,7 +14,7 @@ from .format import (BUNDLE_FORMAT, GGUF_MAGIC, MANIFEST, MODEL, MODEL_B, MODELF
 
 def load_extractor(bundle=None, **kw):
     """An Extractor over a verified bundle, with the llama.cpp engine (see ``Extractor.load``)."""
-    from ..extract import Extractor
+    from ..extract.extractor import Extractor
     return Extractor.load(bundle, **kw)
 
 

@@ -18,12 +18,13 @@ import json
 import os
 from pathlib import Path
 
+from ..config import BundleManifest, check_manifest
 from ..data.labels import Label
 from ..errors import IntegrityError, UserError
-from ..files import atomic_write_text, safe_relpath, samedge_home, verify_files
+from ..files import atomic_write_text, samedge_home, verify_files
 from ..version import __version__
 
-BUNDLE_FORMAT = "samedge-bundle/1"
+BUNDLE_FORMAT = BundleManifest.FORMAT
 MODEL = "model.gguf"
 MODEL_B = "model_b.gguf"  # the second model of an --ensemble bundle
 MANIFEST = "bundle.json"
@@ -33,7 +34,7 @@ GGUF_MAGIC = b"GGUF"
 
 def modelfile(labels: list[Label]) -> str:
     """An Ollama Modelfile: greedy decoding and the ChatML stop token; the system prompt is samedge's."""
-    from ..prompts import SYSTEM
+    from ..extract.prompts import SYSTEM
     return (f"FROM ./{MODEL}\n"
             "TEMPLATE \"\"\"<|im_start|>system\n{{ .System }}<|im_end|>\n<|im_start|>user\n"
             "{{ .Prompt }}<|im_end|>\n<|im_start|>assistant\n\"\"\"\n"
@@ -64,19 +65,7 @@ def read_bundle(path: str | Path) -> dict:
         data = json.loads(mpath.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
         raise IntegrityError(f"bundle {path}: {MANIFEST} is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
-        raise IntegrityError(f"bundle {path}: {MANIFEST} is not a {BUNDLE_FORMAT} manifest")
-    for key in ("labels", "base", "files", "quant"):
-        if key not in data:
-            raise IntegrityError(f"bundle {path}: {MANIFEST} lacks {key!r}")
-    if not isinstance(data["files"], dict) or MODEL not in data["files"]:
-        raise IntegrityError(f"bundle {path}: {MANIFEST} does not list {MODEL}")
-    for name in data["files"]:
-        try:
-            safe_relpath(name)
-        except IntegrityError as e:  # say which bundle
-            raise IntegrityError(f"bundle {path}: {MANIFEST}: {e}") from None
-    return data
+    return check_manifest(BundleManifest, data, f"bundle {path}: {MANIFEST}")
 
 
 def verify_bundle(path: str | Path, base_id: str | None = None) -> dict:

@@ -15,7 +15,7 @@ from .format import MODEL, default_bundle, labels_of, verify_bundle
 def open_extractor(extractor_class, bundle=None, *, threads: int | None = None, n_seq: int | None = None,
                    labels: list[Label] | None = None, n_ctx: int = 1024, **kw):
     """An ``extractor_class`` over a verified bundle (an EnsembleExtractor of two for an ensemble bundle)."""
-    from ..runtime.llama import LlamaEngine
+    from ..extract.engines.llama import LlamaEngine
 
     path = Path(bundle) if bundle is not None else default_bundle()
     data = verify_bundle(path)
@@ -29,6 +29,6 @@ def open_extractor(extractor_class, bundle=None, *, threads: int | None = None, 
     ensemble = data.get("ensemble")
     if not ensemble:
         return one(MODEL)
-    from ..ensemble import EnsembleExtractor
+    from ..extract.ensemble import EnsembleExtractor
     first, second = ensemble["models"]
     return EnsembleExtractor(one(first), one(second), ensemble["combine"], info=info)

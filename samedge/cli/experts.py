@@ -19,7 +19,7 @@ def experts():
 def list_cmd(library, as_json):
     """Name, dev F1, size, training-data licence and labels of every expert."""
     from ..data.catalog import is_non_commercial
-    from ..library import Library
+    from ..library.library import Library
 
     rows = [e.summary() for e in Library.open(library).experts(verify=False)]
     if as_json:
@@ -49,7 +49,7 @@ def licence_cell(licence: str, non_commercial: bool) -> str:
 @library_option
 def show_cmd(name, library):
     """Print an expert's manifest (the centroid vector shortened)."""
-    from ..library import Library
+    from ..library.library import Library
 
     manifest = dict(Library.open(library).get(name).manifest)
     if manifest.get("centroid"):
@@ -64,7 +64,7 @@ def show_cmd(name, library):
 @library_option
 def add_cmd(folder, name, force, library):
     """Copy an expert folder into the library after checking base, shapes, NaN/Inf and hashes."""
-    from ..library import Library
+    from ..library.library import Library
 
     e = Library.open(library).add(folder, name=name, force=force)
     click.echo(f"added {e.name} to {e.path.parent}")
@@ -75,7 +75,7 @@ def add_cmd(folder, name, force, library):
 @library_option
 def remove_cmd(name, library):
     """Take an expert out of the library (atomically)."""
-    from ..library import Library
+    from ..library.library import Library
 
     path = Library.open(library).remove(name)
     click.echo(f"removed {name} ({path})")
@@ -87,7 +87,7 @@ def remove_cmd(name, library):
 def verify_cmd(library, as_json):
     """Re-hash every expert's files against its manifest. Exit code 2 on any mismatch."""
     from ..errors import IntegrityError
-    from ..library import Library
+    from ..library.library import Library
 
     results = Library.open(library).verify()
     if as_json:
@@ -108,7 +108,8 @@ def verify_cmd(library, as_json):
 def centroid_cmd(name, texts, library):
     """(Re)compute an expert's domain centroid with the shipped embedder."""
     from ..data.decode import read_text
-    from ..library import Library, catalog_texts, set_centroid
+    from ..library.experts import catalog_texts, set_centroid
+    from ..library.library import Library
 
     expert = Library.open(library).get(name)
     lines = ([t.strip() for t in read_text(texts).splitlines() if t.strip()] if texts

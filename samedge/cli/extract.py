@@ -33,7 +33,7 @@ def extract(paths, bundle, labels, fmt, output, glob, force_jsonl, errors, threa
     read are listed on stderr (one 'error:' line each), the others processed;
     the exit code is then 2.
     """
-    from ..api import run_extract
+    from ..extract.api import run_extract
     from ..data.labels import parse_label_spec
 
     fmt = fmt or ("table" if output is None and sys.stdout.isatty() else "jsonl")

@@ -2,7 +2,8 @@
 
 import click
 
-from ..select.weighting import DEFAULT_WEIGHTING
+from ..config import build_default
+from ..select.registry import strategy_names
 
 
 @click.command("select")
@@ -10,15 +11,16 @@ from ..select.weighting import DEFAULT_WEIGHTING
 @click.option("--texts", multiple=True, type=click.Path(dir_okay=False), help="Unlabeled target texts, one per line.")
 @click.option("--labels", help="Label set, e.g. 'person,court=courts and tribunals'.")
 @click.option("--dev", type=click.Path(dir_okay=False), help="Labeled target documents for performance selection.")
-@click.option("--k", "k", type=int, default=3, show_default=True, help="Experts to keep.")
-@click.option("--select", "selection", type=click.Choice(["similarity", "performance", "combined"]), default="similarity",
+@click.option("--k", "k", type=int, default=build_default("k"), show_default=True, help="Experts to keep.")
+@click.option("--select", "selection", type=click.Choice(strategy_names()), default="similarity",
               show_default=True, help="Ranking criterion.")
-@click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=DEFAULT_WEIGHTING, show_default=True)
-@click.option("--temperature", type=float, default=0.05, show_default=True)
+@click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=build_default("weighting"),
+              show_default=True)
+@click.option("--temperature", type=float, default=build_default("temperature"), show_default=True)
 @click.option("--library", type=click.Path(file_okay=False), envvar="SAMEDGE_LIBRARY", help="A user expert library.")
 @click.option("--exclude", multiple=True, help="Experts to leave out (repeatable).")
-@click.option("--sample", type=int, default=32, show_default=True, help="Target sentences per candidate (performance).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--sample", type=int, default=build_default("sample"), show_default=True, help="Target sentences per candidate (performance).")
+@click.option("--seed", type=int, default=build_default("seed"), show_default=True)
 @click.option("--threads", type=int, help="CPU threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print the selection report as JSON.")
 def select(target, texts, labels, dev, k, selection, weighting, temperature, library, exclude, sample, seed, threads,
@@ -29,7 +31,7 @@ def select(target, texts, labels, dev, k, selection, weighting, temperature, lib
     from ..base import provision
     from ..build import BuildOptions, resolve_target
     from ..data.labels import parse_label_spec
-    from ..library import Library
+    from ..library.library import Library
     from ..select.pipeline import select_experts
 
     opts = BuildOptions(target=target, texts=list(texts) or None, labels=parse_label_spec(labels) if labels else None,

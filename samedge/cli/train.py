@@ -15,7 +15,7 @@ import click
 @click.option("--name", help="Expert name (default: the domain).")
 @click.option("--unified", is_flag=True, help="Train one adapter on the union of the --domain list (the paper's baseline), "
               "with the same per-example budget as one expert per domain.")
-@click.option("--config", type=click.Path(dir_okay=False), help="TOML file of hyperparameters (see samedge/train_defaults.toml).")
+@click.option("--config", type=click.Path(dir_okay=False), help="TOML file of hyperparameters (see samedge/train/train_defaults.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one hyperparameter, e.g. --set r=16.")
 @click.option("--max-steps", type=int, help="Shortcut for --set max_steps=N.")
 @click.option("--base", type=click.Path(file_okay=False), help="A local llama-family HF folder as the base (default: SmolLM2-135M-Instruct).")
@@ -38,8 +38,9 @@ def train(domain, data, dev, labels, out, name, unified, config, overrides, max_
 
     from ..data.labels import Label, parse_label_spec
     from ..errors import UserError
-    from ..train import catalog_source, file_source, load_config, parse_overrides
-    from ..train import train as run_train
+    from ..train.examples import catalog_source, file_source
+    from ..train.trainer import load_config, parse_overrides
+    from ..train.trainer import train as run_train
 
     settings = parse_overrides(overrides)
     if max_steps is not None:

@@ -34,7 +34,7 @@ def run_corpus(paths, out, *, bundle=None, engine: str = "ray", address: str | N
     """
     from tqdm.auto import tqdm
 
-    from ..records import DOCS_PER_BATCH
+    from ..extract.records import DOCS_PER_BATCH
     from ..bundle import default_bundle, labels_of, verify_bundle
     from . import output
     from .plan import make_plan

@@ -30,7 +30,7 @@ def _run_shard(shard: str, rows: list[dict]) -> dict:
 
 def _shards(plan, skip: set):
     """(shard, rows) in plan order, each shard whole: a file's rows, or a run of text files'."""
-    from ..inputs import Failure
+    from ..extract.inputs import Failure
     from . import plan as planning
 
     pending: dict[str, list] = {}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
-from ..inputs import JSONL_SUFFIXES, Document, Failure, documents_of, expand_paths
+from ..extract.inputs import JSONL_SUFFIXES, Document, Failure, documents_of, expand_paths
 
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 

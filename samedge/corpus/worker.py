@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..api import render
-from ..records import DOCS_PER_BATCH, batches, note_offsets
+from ..extract.api import render
+from ..extract.records import DOCS_PER_BATCH, batches, note_offsets
 from . import output
 
 

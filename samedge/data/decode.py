@@ -36,17 +36,23 @@ def decode_bytes(data: bytes, path: str = "<input>", errors: str = "strict") -> 
                         f"re-encode the file as UTF-8") from None
 
 
-def read_text(path: str | Path, errors: str = "strict") -> str:
+def read_bytes(path: str | Path) -> bytes:
+    """A file's bytes; a file that cannot be read is one line naming it and why."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory") from None
     except PermissionError:
         raise UserError(f"{path}: permission denied") from None
-    return decode_bytes(data, str(path), errors)
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory") from None
+    except OSError as e:  # EIO, ENAMETOOLONG, ELOOP, ...: still one input, still one line
+        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def read_text(path: str | Path, errors: str = "strict") -> str:
+    return decode_bytes(read_bytes(path), str(Path(path)), errors)
 
 
 def read_lines(path: str | Path) -> list[str]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 
-COUNT_NAMES = {  # the counts of a result (samedge.records.new_counts), as the page names them
+COUNT_NAMES = {  # the counts of a result (samedge.extract.records.new_counts), as the page names them
     "chunks": "chunks",
     "parse_failures": "parse failures",
     "dropped_labels": "dropped labels",

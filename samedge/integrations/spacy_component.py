@@ -59,7 +59,7 @@ class SamedgeComponent:
         self.overwrite_ents = overwrite_ents
         if extractor is None:
             from ..data.labels import parse_label_spec
-            from ..extract import Extractor
+            from ..extract.extractor import Extractor
             extractor = Extractor.load(bundle, threads=threads, n_seq=n_seq,
                                        labels=parse_label_spec(labels) if labels else None)
         self.extractor = extractor

@@ -85,7 +85,7 @@ def shrink_expert(expert, rank: int, dest, dtype: str = "float16", force: bool =
     atomically to ``dest``. The scaling is folded into the factors (alpha = rank: scale 1),
     so the merge and the runtime LoRA see the same delta. Returns the new manifest."""
     from ..files import atomic_write_json, hash_files
-    from ..library import MANIFEST
+    from ..library.experts import MANIFEST
 
     if rank < 1:
         raise MergeError(f"rank must be >= 1, got {rank}")

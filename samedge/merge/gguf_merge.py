@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.gguf_io import field_value, open_gguf, tensor_shape, write_gguf_like
-from converters.llama_layout import hf_to_gguf_name, permute_qk, qk_heads
+from ..converters.gguf_io import field_value, open_gguf, tensor_shape, write_gguf_like
+from ..converters.llama_layout import hf_to_gguf_name, permute_qk, qk_heads
 
 from ..errors import MergeError
 from .deltas import check_compatible, delta

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.gguf_io import field_value, open_gguf, planned, read_safetensors, tensor_shape, write_gguf
-from converters.llama_layout import LINEAR_MODULES, hf_to_gguf_name, permute_qk, qk_heads
+from ..converters.gguf_io import field_value, open_gguf, planned, read_safetensors, tensor_shape, write_gguf
+from ..converters.llama_layout import LINEAR_MODULES, hf_to_gguf_name, permute_qk, qk_heads
 
 from ..errors import IntegrityError, UserError
 from ..files import atomic_path, atomic_write_json, read_json

@@ -4,7 +4,8 @@
   :class:`SelectionReport` that ``build`` stores in bundle.json and prints;
 - :mod:`.similarity`: cosine between target and expert domain centroids;
 - :mod:`.weighting`: scores to merge weights (softmax, normalized, uniform);
-- :mod:`.pipeline`: the glue from library experts and a target profile (``select_experts``).
+- :mod:`.pipeline`: the glue from library experts and a target profile (``select_experts``), and the
+  ``combined`` strategy (similarity shortlist, then performance).
 
 Nothing here imports torch, or knows how experts are stored.
 """
@@ -15,6 +16,7 @@ from typing import Mapping, Sequence
 
 # The built-in strategies register themselves; importing any module of this package runs this first.
 from . import performance as _performance  # noqa: F401  (registers "performance")
+from . import pipeline as _pipeline  # noqa: F401  (registers "combined")
 from . import similarity as _similarity  # noqa: F401  (registers "similarity")
 from .registry import (STRATEGIES, TIE_RULE, ExpertScore, SelectionReport, Strategy, get_strategy,
                        ranking, register, select_with, strategy_names, top_k)

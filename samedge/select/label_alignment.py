@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..config import build_default
 from ..data.labels import Label
 
-DEFAULT_THRESHOLD = 0.6  # chosen on dev splits: BENCHMARKS.md, "Label alignment" (build.ALIGN_THRESHOLD)
+DEFAULT_THRESHOLD = build_default("align_threshold")  # chosen on dev splits: BENCHMARKS.md, "Label alignment"
 
 
 def label_text(label: Label) -> str:

@@ -1,8 +1,8 @@
 """Selection by performance on sampled target instances (SaM's second criterion).
 
 n target sentences are sampled with a fixed seed and every candidate expert
-extracts entities from them, each as a runtime LoRA over one shared, cached
-Q8_0 copy of the base (llama.cpp; nothing is merged). Then:
+extracts entities from them, run by an injected :class:`~samedge.select.runner.ExpertRunner`
+(a runtime LoRA over one shared, cached Q8_0 copy of the base; nothing is merged). Then:
 
 - **with labels** (a target dev set): an expert's score is its micro F1;
 - **without labels**, by agreement between the experts:
@@ -16,18 +16,18 @@ Scores are on a 0..1 scale, like cosine similarity.
 
 from __future__ import annotations
 
-import copy
 import random
 from collections import Counter
-from pathlib import Path
 
+from ..config import build_default
 from ..data.labels import tag_mapper
 from ..errors import UserError
 from ..evaluate import score_documents
 from .registry import register
+from .runner import ExpertRunner
 
 AGREEMENT_MODES = ("pairwise", "vote")
-DEFAULT_SAMPLE = 32
+DEFAULT_SAMPLE = build_default("sample")
 
 
 def sample_instances(target, n: int, seed: int) -> tuple[list[dict], bool]:
@@ -97,72 +97,11 @@ def agreement_scores(predictions: dict[str, list[dict]], mode: str = "vote") -> 
     return {n: _f1(pseudo, predictions[n]) if speaks[n] else 0.0 for n in names}
 
 
-def lora_gguf(expert, base_gguf: Path) -> Path:
-    """The expert's adapter as a GGUF LoRA, converted once and cached by the adapter's sha256."""
-    from ..files import samedge_home
-    from ..merge.lora import ADAPTER, convert_lora
-
-    digest = expert.manifest["files"][ADAPTER]
-    dest = samedge_home() / "lora" / f"{digest[:32]}.gguf"
-    if not dest.is_file():
-        convert_lora(expert.path, dest, base_gguf)
-    return dest
-
-
-def scoring_base(base) -> Path:
-    """A Q8_0 copy of the base for scoring candidates (faster than f16; cached beside it)."""
-    from converters.quantize import quantize
-
-    dest = base.root / "base.q8_0.gguf"
-    if not dest.is_file():
-        quantize(base.gguf, dest, "q8_0")
-    return dest
-
-
-# Predictions already made in this process, keyed by (adapter sha256, labels, documents): builds
-# that score the same candidates on the same sample (several selection strategies, --ensemble,
-# benchmarks) decode each expert once. Decoding is greedy and deterministic, so reuse is exact.
-_MEMO: dict[tuple, list[dict]] = {}
-_MEMO_MAX = 256
-
-
-def _memo_key(expert, labels, docs: list[dict]) -> tuple:
-    sha = expert.manifest["files"].get("adapter_model.safetensors", str(expert.path))
-    return (sha, tuple((lab.name, lab.description, lab.tag) for lab in labels),
-            tuple((d["id"], d["text"]) for d in docs))
-
-
-def run_experts(experts: dict, labels, docs: list[dict], base, threads=None, progress=True) -> dict[str, list[dict]]:
-    """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base. ``labels`` is one
-    label list for all, or a function of the expert's name (each expert asked under its own names)."""
-    labels_of = labels if callable(labels) else (lambda name: labels)
-    from tqdm.auto import tqdm
-
-    from ..extract import Extractor
-    from ..runtime.llama import LlamaEngine
-
-    keys = {name: _memo_key(experts[name]["expert"], labels_of(name), docs) for name in experts}
-    out = {name: copy.deepcopy(_MEMO[key]) for name, key in keys.items() if key in _MEMO}
-    todo = sorted(set(experts) - set(out))
-    if not todo:
-        return out
-    engine = LlamaEngine(scoring_base(base), threads=threads)
-    try:
-        for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
-            engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
-            out[name] = Extractor(engine, labels_of(name)).extract_many([d["text"] for d in docs], ids=[d["id"] for d in docs])
-            if len(_MEMO) < _MEMO_MAX:
-                _MEMO[keys[name]] = copy.deepcopy(out[name])
-        return out
-    finally:
-        engine.close()
-
-
 @register("performance", fills="performance", needs=("target", "base"),
           description="micro F1 on sampled labeled target instances, or agreement between experts without labels")
 def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
                          agreement: str = "vote", align_threshold: float | None = None,
-                         **_ignored) -> dict[str, float]:
+                         runner: ExpertRunner | None = None, **_ignored) -> dict[str, float]:
     docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
     if labeled:  # predictions carry the labels' tags: gold spelled "PER" scores against the tag "person" too
         docs = retag_gold(docs, target.labels)
@@ -175,7 +114,7 @@ def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE,
         aligned = {name: align_labels(target.labels, info["expert"].labels, embedder, align_threshold)[0]
                    for name, info in experts.items()}
         labels = aligned.__getitem__
-    predictions = run_experts(experts, labels, docs, base, threads=threads)
+    predictions = (runner or ExpertRunner())(experts, labels, docs, base, threads=threads)
     if labeled:
         return {n: round(_f1(docs, p), 6) for n, p in predictions.items()}
     return {n: round(s, 6) for n, s in agreement_scores(predictions, agreement).items()}

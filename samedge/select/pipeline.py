@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ..config import build_default
 from ..errors import UserError
 from . import registry, similarity
 from .weighting import DEFAULT_TEMPERATURE, DEFAULT_WEIGHTING
 
-DEFAULT_K = 3
+DEFAULT_K = build_default("k")
 
 
 def expert_inputs(experts: Sequence, need_centroids: bool = True) -> dict[str, dict]:
@@ -42,10 +43,10 @@ def select_experts(target, experts: Sequence, *, k: int = DEFAULT_K, strategy: s
     shipped one, with ``threads``). Other keyword inputs (``base``, ``sample``,
     ``seed``, ...) are passed on to the strategy, for those that need them.
     """
-    if strategy == "combined":
-        return select_combined(target, experts, k=k, weighting=weighting, temperature=temperature,
-                               threads=threads, embedder=embedder, **strategy_inputs)
     chosen = registry.get_strategy(strategy)  # unknown names fail before the embedder loads
+    if chosen.run is not None:
+        return chosen.run(target, experts, k=k, weighting=weighting, temperature=temperature,
+                          threads=threads, embedder=embedder, **strategy_inputs)
     if not experts:
         raise UserError("the expert library is empty: there is nothing to select")
     notes, fingerprint, inputs = [], None, dict(strategy_inputs)
@@ -64,6 +65,8 @@ def select_experts(target, experts: Sequence, *, k: int = DEFAULT_K, strategy: s
     return report
 
 
+@registry.register_composite("combined", fills="performance",
+                             description="the top 2k by similarity, ranked by performance on sampled target instances")
 def select_combined(target, experts: Sequence, *, k: int = DEFAULT_K, candidates: int | None = None,
                     weighting: str = DEFAULT_WEIGHTING, temperature: float = DEFAULT_TEMPERATURE,
                     threads: int | None = None, embedder=None, **inputs) -> registry.SelectionReport:

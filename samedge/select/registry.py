@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Mapping
 
+from ..config import AUTO_K
 from ..errors import UserError
 from . import weighting as weighting_mod
 
@@ -27,10 +28,13 @@ TIE_RULE = "higher score first; equal scores (after rounding to 6 decimals) by e
 @dataclass(frozen=True)
 class Strategy:
     name: str
-    score: Callable[..., dict]
-    fills: str                   # which ExpertScore field the score goes to
+    score: Callable[..., dict] | None
+    fills: str                   # which ExpertScore field the score goes to (the report's ranking)
     needs: tuple = ()            # keyword inputs the score function requires
     description: str = ""
+    # A strategy made of others (e.g. "combined") runs the whole selection itself:
+    # ``run(target, experts, *, k, weighting, temperature, threads, embedder, **inputs) -> SelectionReport``.
+    run: Callable[..., "SelectionReport"] | None = None
 
 
 STRATEGIES: dict[str, Strategy] = {}
@@ -38,15 +42,32 @@ STRATEGIES: dict[str, Strategy] = {}
 
 def register(name: str, *, fills: str, needs: tuple = (), description: str = ""):
     """Decorator: register ``fn(experts, **inputs) -> {name: score}`` as strategy ``name``."""
+    _check_fills(name, fills)
+    def wrap(fn):
+        _add(Strategy(name, fn, fills, tuple(needs), description or (fn.__doc__ or "").strip()))
+        return fn
+    return wrap
+
+
+def register_composite(name: str, *, fills: str, description: str = ""):
+    """Decorator: register ``run(target, experts, **options) -> SelectionReport``, a strategy that
+    combines others, as strategy ``name`` (``select_experts`` hands it the whole selection)."""
+    _check_fills(name, fills)
+    def wrap(run):
+        _add(Strategy(name, None, fills, (), description or (run.__doc__ or "").strip(), run=run))
+        return run
+    return wrap
+
+
+def _check_fills(name: str, fills: str) -> None:
     if fills not in SCORE_FIELDS:
         raise ValueError(f"strategy {name!r}: fills must be one of {SCORE_FIELDS}, got {fills!r}")
 
-    def wrap(fn):
-        if name in STRATEGIES:
-            raise ValueError(f"selection strategy {name!r} registered twice")
-        STRATEGIES[name] = Strategy(name, fn, fills, tuple(needs), description or (fn.__doc__ or "").strip())
-        return fn
-    return wrap
+
+def _add(strategy: Strategy) -> None:
+    if strategy.name in STRATEGIES:
+        raise ValueError(f"selection strategy {strategy.name!r} registered twice")
+    STRATEGIES[strategy.name] = strategy
 
 
 def get_strategy(name: str) -> Strategy:
@@ -127,7 +148,6 @@ def ranking(scores: Mapping[str, float]) -> list[str]:
     return sorted(scores, key=lambda name: (-scores[name], name))
 
 
-AUTO_K = "auto"
 AUTO_K_MAX = 5
 # With k="auto", experts scoring at least this share of the best score are merged: each added
 # expert brings its own false positives, so a weak one can cost more than it adds. Not yet the
@@ -158,6 +178,8 @@ def select_with(strategy: str, experts: Mapping[str, Mapping], k: int, *,
                 temperature: float = weighting_mod.DEFAULT_TEMPERATURE, **inputs) -> SelectionReport:
     """Score every expert with ``strategy``, keep the top ``k``, weight them; the full report."""
     chosen = get_strategy(strategy)
+    if chosen.score is None:
+        raise UserError(f"selection strategy {strategy!r} combines others: run it with select_experts")
     missing = [n for n in chosen.needs if inputs.get(n) is None]
     if missing:
         raise UserError(f"selection strategy {strategy!r} needs {', '.join(missing)}")

@@ -14,10 +14,11 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+from ..config import build_default
 from ..errors import UserError
 
-DEFAULT_WEIGHTING = "uniform"
-DEFAULT_TEMPERATURE = 0.05
+DEFAULT_WEIGHTING = build_default("weighting")
+DEFAULT_TEMPERATURE = build_default("temperature")
 
 
 def softmax(scores: Sequence[float], temperature: float = DEFAULT_TEMPERATURE) -> list[float]:

@@ -236,7 +236,7 @@ def create_app(load, *, info: dict | None = None, token: str | None = None, max_
         except Exception as e:  # noqa: BLE001 - logged with its traceback by the worker
             return error(500, f"extraction failed: {type(e).__name__}")
         if NDJSON in request.headers.get("accept", ""):
-            from ..api import render
+            from ..extract.api import render
             return Response("".join(render(r, "jsonl") for r in records), media_type=NDJSON)
         return JSONResponse(records[0] if single else {"records": records})
 

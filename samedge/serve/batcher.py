@@ -196,7 +196,7 @@ class Batcher:
         return batch
 
     def _extract(self, batch: list[Job]) -> None:
-        from ..api import extract_records
+        from ..extract.api import extract_records
 
         texts = [t for job in batch for t in job.texts]
         ids = [i for job in batch for i in job.ids]
@@ -229,7 +229,7 @@ class Batcher:
     def _sliced(self, job: Job) -> None:
         """A request with more texts than a batch, ``batch_size`` texts at a time (as `samedge extract`
         groups documents), stopping early when its client has gone."""
-        from ..api import extract_records
+        from ..extract.api import extract_records
 
         records = []
         for at in range(0, len(job.texts), self.batch_size):
@@ -242,7 +242,7 @@ class Batcher:
         job.future.set_result(records)
 
     def _one(self, job: Job) -> None:
-        from ..api import extract_records
+        from ..extract.api import extract_records
         try:
             job.future.set_result(extract_records(self.extractor, job.texts, job.ids, errors=self.errors))
         except Exception as exc:  # noqa: BLE001

@@ -5,7 +5,7 @@
     ex.extract("The Court of Appeal ruled on 3 May 2021.")["entities"]
 
 It chunks each document to fit the context, builds the prompt
-(samedge.prompts), asks the engine for answers in batches, parses and aligns
+(samedge.extract.prompts), asks the engine for answers in batches, parses and aligns
 them, and maps spans back to document offsets. Every result carries its own
 counts: chunks, parse failures, dropped labels, mentions not found.
 """
@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .data.labels import Label, check_labels
-from .errors import UserError
+from ..data.labels import Label, check_labels
+from ..errors import UserError
 from .prompts import align, clean_text, parse_answer, split_prompt
 from .records import new_counts as _new_counts
-from .runtime.chunking import SENTENCE_END as _SENTENCE_END, Chunk, iter_chunks
+from .chunking import SENTENCE_END as _SENTENCE_END, Chunk, iter_chunks
 
 _WHITESPACE = re.compile(r"\s+")
 
@@ -61,7 +61,7 @@ class Extractor:
     @classmethod
     def load(cls, bundle=None, **kw) -> "Extractor":
         """Load a bundle directory (verified by sha256) with the llama.cpp engine."""
-        from .bundle.load import open_extractor
+        from ..bundle.load import open_extractor
         return open_extractor(cls, bundle, **kw)
 
     def _fits(self, text: str) -> bool:

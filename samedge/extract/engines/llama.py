@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from ...errors import UserError
 from ..prompts import STOP
 
 # llama.cpp's CPU backend runs its threads in OpenMP; idle workers then spin between
@@ -51,7 +51,7 @@ _LOG_CALLBACK = None
 
 def _silence_llama_logs() -> None:
     """llama.cpp logs every load to stderr; keep it quiet. Set again on each load, because
-    the quantizer (converters.quantize) puts llama-cpp-python's printing callback back."""
+    the quantizer (samedge.converters.quantize) puts llama-cpp-python's printing callback back."""
     global _LOG_CALLBACK
     import llama_cpp
 

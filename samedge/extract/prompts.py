@@ -31,7 +31,7 @@ import bisect
 import re
 from dataclasses import dataclass, field
 
-from .data.labels import Label, label_key
+from ..data.labels import Label, label_key
 
 SYSTEM = ("Extract named entities. Answer one per line as type: mention, in the order they "
           "appear. Use only the types listed. Answer none if there are none.")

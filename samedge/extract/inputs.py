@@ -15,8 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .data.decode import decode_bytes
-from .errors import UserError
+from ..data.decode import decode_bytes, read_bytes
+from ..errors import UserError
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
@@ -31,19 +31,6 @@ class Document:
 class Failure:
     id: str
     reason: str
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except PermissionError:
-        raise UserError(f"{path}: permission denied") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory") from None
-    except OSError as e:  # EIO, ENAMETOOLONG, ELOOP, ...: still one input, still one line
-        raise UserError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -125,7 +112,7 @@ def iter_documents(paths, *, glob: str = "*", errors: str = "strict", jsonl: boo
         name = "<stdin>" if item == "-" else str(item)
         as_jsonl = jsonl if jsonl is not None else (item != "-" and item.suffix.lower() in JSONL_SUFFIXES)
         try:
-            data = sys.stdin.buffer.read() if item == "-" else _read_bytes(item)
+            data = sys.stdin.buffer.read() if item == "-" else read_bytes(item)
             documents = documents_of(name, data, errors, as_jsonl)
         except UserError as e:
             yield Failure(name, str(e))

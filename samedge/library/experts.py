@@ -1,39 +1,29 @@
-"""The expert library: folders of LoRA adapters with manifests, checked on every load.
+"""One expert folder: its manifest (``expert.json``), checked on every load, and its adapter.
 
 An expert folder holds ``adapter_model.safetensors``, ``adapter_config.json`` and
 ``expert.json`` (format ``samedge-expert/1``): domain, labels with descriptions,
 base identity, training record, dev F1, domain centroid, LoRA shape and the
 sha256 of each file. Nothing here needs torch: tensors are read with
 safetensors' numpy API.
-
-Libraries are directories: the shipped one (``models/experts``) and any user
-directory (``--library DIR`` or ``$SAMEDGE_LIBRARY``). A user library shadows the
-shipped one for experts of the same name.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from .data.labels import Label
-from .errors import IntegrityError, UserError
-from .files import atomic_dir, atomic_write_json, check_name, hash_files, read_json, safe_relpath, verify_files
-from .merge.lora import ADAPTER, ADAPTER_CONFIG, LoraConfig, lora_module, read_adapter, read_lora_config
+from ..config import ExpertManifest, check_manifest
+from ..data.labels import Label
+from ..errors import IntegrityError, UserError
+from ..files import atomic_write_json, hash_files, read_json, verify_files
+from ..merge.lora import ADAPTER, ADAPTER_CONFIG, LoraConfig, lora_module, read_adapter, read_lora_config
 
-EXPERT_FORMAT = "samedge-expert/1"
+EXPERT_FORMAT = ExpertManifest.FORMAT
 MANIFEST = "expert.json"
 PICKLE_SUFFIXES = {".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt"}
-REQUIRED_KEYS = ("format", "name", "domain", "labels", "base", "lora", "files", "centroid")
-
-
-def shipped_library() -> Path:
-    return Path(__file__).resolve().parent.parent / "models" / "experts"
 
 
 # --- writing ---------------------------------------------------------------------
@@ -44,7 +34,7 @@ def compute_centroid(texts: list[str], max_texts: int) -> dict | None:
     None when no embedder is installed yet; ``samedge experts centroid NAME`` fills it in later,
     and similarity selection refuses an expert without one.
     """
-    from .embed import Embedder
+    from ..embed import Embedder
 
     try:
         embedder = Embedder.load()
@@ -123,15 +113,7 @@ def read_manifest(folder: Path) -> dict:
     path = folder / MANIFEST
     if not path.is_file():
         raise UserError(f"{folder}: not an expert ({MANIFEST} missing)")
-    manifest = read_json(path)
-    if not isinstance(manifest, dict) or manifest.get("format") != EXPERT_FORMAT:
-        raise IntegrityError(f"{path}: not a {EXPERT_FORMAT} manifest")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise IntegrityError(f"{path}: manifest lacks {', '.join(missing)}")
-    for name in manifest["files"]:
-        safe_relpath(name)  # refuses '..' and absolute paths before anything is opened
-    return manifest
+    return check_manifest(ExpertManifest, read_json(path), str(path))
 
 
 def refuse_pickles(folder: Path) -> None:
@@ -154,7 +136,7 @@ def load_expert(folder: str | Path, verify: bool = True) -> Expert:
 def expected_lora_shapes(base_gguf: Path) -> dict[str, tuple[int, int]]:
     """HF module path (``model.layers.N.self_attn.q_proj``) -> (out_features, in_features), from the base GGUF."""
     import gguf
-    from converters.llama_layout import gguf_to_hf_name
+    from ..converters.llama_layout import gguf_to_hf_name
 
     shapes = {}
     for t in gguf.GGUFReader(base_gguf).tensors:
@@ -191,97 +173,6 @@ def validate_adapter(expert: Expert, base_id: str, base_gguf: Path) -> None:
             raise IntegrityError(f"expert {expert.name}: {key} contains NaN or Inf")
 
 
-# --- the library -----------------------------------------------------------------
-
-def library_dirs(library: str | Path | None = None, include_shipped: bool = True) -> list[Path]:
-    dirs = []
-    user = library or os.environ.get("SAMEDGE_LIBRARY")
-    if user:
-        dirs.append(Path(user))
-    if include_shipped:
-        dirs.append(shipped_library())
-    return dirs
-
-
-class Library:
-    """Experts found in one or more directories; the first directory is the one written to."""
-
-    def __init__(self, dirs: list[Path]):
-        self.dirs = [Path(d) for d in dirs]
-
-    @classmethod
-    def open(cls, library: str | Path | None = None, include_shipped: bool = True) -> "Library":
-        return cls(library_dirs(library, include_shipped))
-
-    @property
-    def writable(self) -> Path:
-        return self.dirs[0]
-
-    def names(self) -> list[str]:
-        seen = []
-        for d in self.dirs:
-            if d.is_dir():
-                for p in sorted(d.iterdir()):
-                    if p.is_dir() and not p.name.startswith(".") and p.name not in seen and (p / MANIFEST).exists():
-                        seen.append(p.name)
-        return sorted(seen)
-
-    def path(self, name: str) -> Path:
-        check_name(name, "expert name")
-        for d in self.dirs:
-            if (d / name / MANIFEST).exists():
-                return d / name
-        raise UserError(f"no expert named {name!r} in {', '.join(map(str, self.dirs))}")
-
-    def get(self, name: str, verify: bool = True) -> Expert:
-        return load_expert(self.path(name), verify=verify)
-
-    def experts(self, verify: bool = True, exclude=()) -> list[Expert]:
-        return [self.get(n, verify=verify) for n in self.names() if n not in set(exclude)]
-
-    def add(self, src: str | Path, name: str | None = None, force: bool = False) -> Expert:
-        """Copy an expert folder in after checking it against the default base; atomic."""
-        from .base import packaged_gguf, resolve_source
-
-        src = Path(src)
-        if not src.is_dir():
-            raise UserError(f"{src}: not a directory")
-        expert = load_expert(src, verify=True)
-        name = check_name(name or expert.name, "expert name")
-        validate_adapter(expert, resolve_source().base_id, packaged_gguf())
-        dest = self.writable / name
-        with atomic_dir(dest, overwrite=force) as tmp:
-            for rel in list(expert.manifest["files"]) + [MANIFEST]:
-                shutil.copyfile(src / safe_relpath(rel), tmp / rel)
-            if name != expert.name:
-                manifest = dict(expert.manifest, name=name)
-                atomic_write_json(tmp / MANIFEST, manifest)
-        return load_expert(dest)
-
-    def remove(self, name: str) -> Path:
-        """Take an expert out of the writable library: renamed away first, so it vanishes at once."""
-        path = self.path(name)
-        if path.parent != self.writable:
-            raise UserError(f"expert {name!r} lives in {path.parent}, not in the writable library {self.writable}")
-        trash = path.with_name(f".{name}.{os.getpid()}.removed")
-        os.replace(path, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-        return path
-
-    def verify(self) -> dict[str, list[str]]:
-        """Re-hash every expert's files; name -> problems (empty lists when all is well)."""
-        out = {}
-        for name in self.names():
-            path = self.path(name)
-            try:
-                manifest = read_manifest(path)
-                refuse_pickles(path)
-                out[name] = verify_files(path, manifest["files"])
-            except UserError as e:
-                out[name] = [str(e)]
-        return out
-
-
 def set_centroid(expert: Expert, texts: list[str], max_texts: int = 256) -> Expert:
     """Compute and store an expert's domain centroid (for experts trained before an embedder existed)."""
     centroid = compute_centroid(texts, max_texts)
@@ -293,6 +184,6 @@ def set_centroid(expert: Expert, texts: list[str], max_texts: int = 256) -> Expe
 
 def catalog_texts(domain: str) -> list[str]:
     """Training texts of a catalog domain (or of each domain in a unified expert's comma list)."""
-    from .data.catalog import training_splits
+    from ..data.catalog import training_splits
 
     return [d["text"] for name in domain.split(",") for d in training_splits(name)[0]]

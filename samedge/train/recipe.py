@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from .data.labels import DESCRIPTIONS, Label
+from ..data.labels import DESCRIPTIONS, Label
 
 # Readable label names that name overlapping concepts: one is never an absent label beside another.
 CONCEPT_GROUPS = [

@@ -8,7 +8,7 @@ global batch divided by their number, whatever share of it a process holds, so
 that N processes compute the single-process gradient (up to float rounding; see
 tests/test_train_accelerate.py).
 
-Each training example is the prompt of samedge.prompts for one sentence, with
+Each training example is the prompt of samedge.extract.prompts for one sentence, with
 the domain's labels plus 0..max_negatives absent labels, shuffled, so that the
 expert transfers zero-shot to label sets it has not seen. The loss is on the
 answer tokens only.
@@ -18,21 +18,19 @@ torch, transformers and peft are imported here and in the HF paths only.
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import time
 import tomllib
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from .errors import UserError
-from .files import atomic_dir, atomic_path, atomic_write_json
-from .prompts import IM_END, build_prompt, format_answer
-from .recipe import Recipe, answer_entities, shown_labels, vocabulary
+from ..config import parse_overrides, train_config  # noqa: F401  (samedge.train.parse_overrides: scripts use it)
+from ..errors import UserError
+from ..files import atomic_dir, atomic_path
+from . import checkpoints
+from .examples import Source, batch_plan, encode_example, example_rng, make_example, planned_steps
+from .recipe import Recipe
 
-CHECKPOINT_DIR = "checkpoint"
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -48,12 +46,12 @@ def cpu_has_bf16() -> bool:
 # --- configuration -------------------------------------------------------------
 
 def default_config() -> dict:
-    return tomllib.loads(resources.files("samedge").joinpath("train_defaults.toml").read_text())
+    return tomllib.loads(resources.files("samedge.train").joinpath("train_defaults.toml").read_text())
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> dict:
-    """Defaults, then a user TOML file, then ``--set key=value`` overrides; unknown keys are refused."""
-    config = default_config()
+    """Defaults, then a user TOML file, then ``--set key=value`` overrides; unknown keys and wrong
+    types are refused (samedge.config.TrainConfig)."""
     updates = {}
     if path is not None:
         try:
@@ -61,139 +59,7 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise UserError(f"{path}: cannot read training config ({e})") from None
     updates.update(overrides or {})
-    unknown = set(updates) - set(config)
-    if unknown:
-        raise UserError(f"unknown training option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(config))}")
-    for key, value in updates.items():
-        expected = type(config[key])
-        if expected is float and isinstance(value, int):
-            value = float(value)
-        if not isinstance(value, expected):
-            raise UserError(f"training option {key} must be {expected.__name__}, got {value!r}")
-        config[key] = value
-    return config
-
-
-def parse_overrides(items) -> dict:
-    """``["lr=2e-4", "r=16"]`` -> typed values (TOML syntax for each value)."""
-    out = {}
-    for item in items or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--set expects key=value, got {item!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = value
-    return out
-
-
-# --- data ------------------------------------------------------------------------
-
-@dataclass
-class Source:
-    """One domain's training documents and label set."""
-    domain: str
-    labels: list
-    train: list
-    dev: list
-    description: str = ""
-    licence: str = ""  # the training data's, SPDX-like; "" when unknown (a user's file)
-
-
-def catalog_source(domain: str) -> Source:
-    """A shared-catalog domain: its train split (or, without one, its dev split minus a held-out part)."""
-    from .data.catalog import get_domain, training_splits
-
-    d = get_domain(domain)
-    train, dev = training_splits(domain)
-    return Source(domain, d.labels, train, dev, d.description, d.licence)
-
-
-def file_source(domain: str, data: str | Path, dev: str | Path | None = None, labels=None) -> Source:
-    """A user's own data file (JSONL with spans or CoNLL); the label set defaults to the labels found."""
-    from .data.labels import make_label
-    from .data.loading import load_documents
-
-    docs = load_documents(data, need_entities=True)
-    if labels is None:
-        names = sorted({e["label"] for d in docs for e in d["entities"]})
-        labels = [make_label(n) for n in names]
-    names = {lab.name for lab in labels}
-    docs = [dict(d, entities=[dict(e, label=make_label(e["label"]).name) for e in d["entities"]]) for d in docs]
-    docs = [dict(d, entities=[e for e in d["entities"] if e["label"] in names]) for d in docs]
-    if dev is not None:
-        dev_docs = load_documents(dev, need_entities=True)
-    else:
-        rng = random.Random(1234)
-        held = set(rng.sample(range(len(docs)), max(1, len(docs) // 10)))
-        dev_docs = [d for i, d in enumerate(docs) if i in held]
-        docs = [d for i, d in enumerate(docs) if i not in held]
-    return Source(domain, labels, docs, dev_docs)
-
-
-def make_example(doc: dict, labels: list, rng: random.Random, recipe: Recipe) -> tuple[str, str]:
-    """(prompt, answer) for one document, its label list varied by the recipe (samedge.recipe)."""
-    shown = shown_labels(labels, vocabulary(), rng, recipe)
-    prompt_labels = [lab for lab, _ in shown]
-    return (build_prompt(doc["text"], prompt_labels),
-            format_answer(answer_entities(doc["entities"], shown), prompt_labels) + IM_END)
-
-
-def example_rng(seed: int, step: int, slot: int) -> random.Random:
-    """The RNG of one example of one step: every epoch shows a document with a fresh label list,
-    and a resumed run renders exactly what the interrupted one would have."""
-    return random.Random(f"{seed}/{step}/{slot}")
-
-
-def encode_example(tokenizer, prompt: str, answer: str, max_length: int):
-    """Token ids and labels (-100 on the prompt); None when it does not fit ``max_length``."""
-    p = tokenizer(prompt, add_special_tokens=False)["input_ids"]
-    a = tokenizer(answer, add_special_tokens=False)["input_ids"]
-    if len(p) + len(a) > max_length:
-        return None
-    return p + a, [-100] * len(p) + a
-
-
-BUCKET_BATCHES = 16  # batches sorted together by length: less padding, still shuffled
-
-
-def batch_plan(n_examples: int, batch_size: int, steps: int, seed: int, lengths=None) -> list[list[int]]:
-    """Example indices for every step: a fresh seeded permutation per epoch. Pure, so that a
-    resumed run sees exactly the batches the interrupted one would have seen. With ``lengths``,
-    each run of BUCKET_BATCHES batches is cut from examples sorted by length (then the batches
-    are shuffled), so a batch pads little."""
-    plan, epoch, order = [], 0, []
-    while len(plan) < steps:
-        if len(order) < batch_size:
-            rng = random.Random(seed * 1_000_003 + epoch)
-            perm = list(range(n_examples))
-            rng.shuffle(perm)
-            if lengths is not None:
-                perm = _bucketed(perm, lengths, batch_size, rng)
-            order += perm
-            epoch += 1
-        plan.append(order[:batch_size])
-        order = order[batch_size:]
-    return plan
-
-
-def _bucketed(perm: list[int], lengths, batch_size: int, rng: random.Random) -> list[int]:
-    size = batch_size * BUCKET_BATCHES
-    out = []
-    for lo in range(0, len(perm), size):
-        chunk = sorted(perm[lo:lo + size], key=lambda i: lengths[i])
-        batches = [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
-        rng.shuffle(batches)
-        out += [i for b in batches for i in b]
-    return out
-
-
-def planned_steps(n_examples: int, config: dict, n_sources: int = 1) -> int:
-    """max_steps per source (the unified model gets the same per-example budget as the experts
-    together), capped at max_epochs passes over the data."""
-    by_epochs = math.ceil(config["max_epochs"] * n_examples / config["batch_size"])
-    return max(1, min(config["max_steps"] * n_sources, by_epochs))
+    return train_config({**default_config(), **updates})
 
 
 # --- training --------------------------------------------------------------------
@@ -203,11 +69,6 @@ def _lora_config(config: dict):
 
     return LoraConfig(r=config["r"], lora_alpha=config["alpha"], lora_dropout=config["dropout"],
                       target_modules=list(config["target_modules"]), bias="none", task_type="CAUSAL_LM")
-
-
-def _rng_state():
-    import torch
-    return {"python": random.getstate(), "torch": torch.get_rng_state()}
 
 
 def train(sources: list[Source], out: str | Path, *, name: str, config: dict, base=None,
@@ -222,15 +83,15 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     from peft import PeftModel, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .base import provision
-    from .files import check_name
+    from ..base import provision
+    from ..files import check_name
 
     check_name(name, "expert name")
     out = Path(out)
     if out.exists() and (out / "expert.json").exists() and not force:
         raise UserError(f"{out} already holds an expert (use --force to replace it)")
     work = out.with_name(out.name + ".work")  # checkpoints live beside the output, not in it
-    ckpt = work / CHECKPOINT_DIR
+    ckpt = work / checkpoints.CHECKPOINT_DIR
     if ckpt.exists() and not resume:
         raise UserError(f"{ckpt} exists from an interrupted run: pass --resume to continue it, or delete it")
 
@@ -251,7 +112,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     if config["gradient_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
-    # Each step renders its documents afresh (samedge.recipe), from a seeded RNG per example.
+    # Each step renders its documents afresh (samedge.train.recipe), from a seeded RNG per example.
     recipe = Recipe.from_config(config)
     items = [(doc, src.labels) for src in sources for doc in src.train]
     if not items:
@@ -274,12 +135,11 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         return encoded
 
     start_step = 0
-    if resume and (ckpt / "state.json").exists():
-        model = PeftModel.from_pretrained(model, ckpt / "adapter", is_trainable=True)
-        state = json.loads((ckpt / "state.json").read_text())
-        start_step = state["step"]
+    if resume and checkpoints.saved_step(ckpt) is not None:
+        model = PeftModel.from_pretrained(model, ckpt / checkpoints.ADAPTER_DIR, is_trainable=True)
+        start_step = checkpoints.saved_step(ckpt)
     elif init_from is not None:
-        from .library import load_expert
+        from ..library.experts import load_expert
         start = load_expert(init_from)  # sha256-checked
         if (start.manifest["lora"]["r"], start.manifest["lora"]["alpha"]) != (config["r"], config["alpha"]):
             raise UserError(f"{init_from}: its LoRA rank/alpha {start.manifest['lora']['r']}/"
@@ -295,11 +155,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
     if start_step:
-        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-        scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
-        rng_state = torch.load(ckpt / "rng.pt", weights_only=False)  # our own file, written below
-        random.setstate(rng_state["python"])
-        torch.set_rng_state(rng_state["torch"])
+        checkpoints.restore(ckpt, optimizer, scheduler)
     model, optimizer = accelerator.prepare(model, optimizer)
     model.train()
 
@@ -328,7 +184,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         bar.update(1)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         if (step + 1) % config["checkpoint_every"] == 0 and step + 1 < steps and accelerator.is_main_process:
-            _save_checkpoint(accelerator.unwrap_model(model), optimizer, scheduler, step + 1, ckpt)
+            checkpoints.save(accelerator.unwrap_model(model), optimizer, scheduler, step + 1, ckpt)
     bar.close()
     seconds = time.time() - started
 
@@ -367,7 +223,7 @@ def _provenance(init_from) -> dict | None:
     """What a warm-started expert started from: its name, adapter sha256 and training steps."""
     if init_from is None:
         return None
-    from .library import load_expert
+    from ..library.experts import load_expert
     m = load_expert(init_from, verify=False).manifest
     return {"name": m["name"], "adapter_sha256": m["files"]["adapter_model.safetensors"],
             "steps": m.get("training", {}).get("steps"),
@@ -409,17 +265,6 @@ def _progress(total: int, initial: int, enabled: bool, name: str):
     return tqdm(total=total, initial=initial, disable=not enabled, desc=f"train {name}", unit="step")
 
 
-def _save_checkpoint(model, optimizer, scheduler, step: int, ckpt: Path) -> None:
-    import torch
-
-    with atomic_dir(ckpt, overwrite=True) as tmp:
-        model.save_pretrained(tmp / "adapter", safe_serialization=True)
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
-        torch.save(_rng_state(), tmp / "rng.pt")
-        atomic_write_json(tmp / "state.json", {"step": step})
-
-
 # --- the expert folder -----------------------------------------------------------
 
 def save_adapter(model, dest: Path, dtype: str) -> None:
@@ -439,9 +284,9 @@ def save_adapter(model, dest: Path, dtype: str) -> None:
 
 def dev_f1(model, tokenizer, labels, dev_docs: list[dict], n: int, answer_tokens: int = 160) -> dict:
     """Micro F1 of ``model`` on the first ``n`` dev documents (greedy, HF engine)."""
-    from .evaluate import score_documents
-    from .extract import Extractor
-    from .runtime.hf import HFEngine
+    from ..evaluate import score_documents
+    from ..extract.extractor import Extractor
+    from ..extract.engines.hf import HFEngine
 
     docs = dev_docs[:n]
     if not docs:
@@ -455,7 +300,7 @@ def dev_f1(model, tokenizer, labels, dev_docs: list[dict], n: int, answer_tokens
 
 def finish_expert(model, tokenizer, sources, out: Path, *, name, base, config, training, force, progress) -> dict:
     """Evaluate on dev, compute the domain centroid, write adapter + expert.json atomically."""
-    from .library import write_expert
+    from ..library.experts import write_expert
 
     labels = sources[0].labels if len(sources) == 1 else _union_labels(sources)
     dev = {s.domain: dev_f1(model, tokenizer, s.labels, s.dev, config["dev_sentences"], config["dev_answer_tokens"])

@@ -1,0 +1,9 @@
+"""The expert library: expert folders (``experts``) and the directories that hold them (``library``).
+
+``from samedge.library import Library`` is the public path (README "Python API").
+"""
+
+from .experts import Expert, catalog_texts, load_expert, set_centroid, write_expert
+from .library import Library, shipped_library
+
+__all__ = ["Expert", "Library", "catalog_texts", "load_expert", "set_centroid", "shipped_library", "write_expert"]
