@@ -622,9 +622,10 @@ def study_defaults(runner) -> str:
               if label != DEFAULTS_BASELINES[labeled] and results[label] and results[DEFAULTS_BASELINES[labeled]]
               and bootstrap_difference([g["per_doc"] for g in results[DEFAULTS_BASELINES[labeled]]],
                                        [g["per_doc"] for g in results[label]])[0] > 0]
-    lines.append("- Variants measured better than the default (interval above 0): "
-                 + (", ".join(better) if better else "none, so the defaults stay: combined selection, k=3, TIES "
-                    "(density 0.5, scale 1), uniform weights."))
+    if all(results[b] for b in DEFAULTS_BASELINES.values()):
+        lines.append("- Variants measured better than the default (interval above 0): "
+                     + (", ".join(better) if better else "none, so the defaults stay: combined selection, k=3, TIES "
+                        "(density 0.5, scale 1), uniform weights."))
     measured = sorted(g["measured"] for got in results.values() if got for g in got if g.get("measured"))
     if measured:
         lines.append(f"- Measured {measured[0]} - {measured[-1]}, with the expert library of that day.")
