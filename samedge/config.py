@@ -37,6 +37,8 @@ class BuildConfig(BaseModel):
     texts: list[str] | None = None         # files of unlabeled target texts (replace the profile's)
     labels: list[dict] | None = None       # {"name", "description", "tag"}, as bundle.json lists labels
     dev: str | None = None                 # labeled target documents
+    # k=3 and TIES (density 0.5) measured best on dev against k=1, k=auto, linear, DARE-TIES and other
+    # densities (BENCHMARKS.md "Build defaults": none better by a paired bootstrap interval).
     k: int | Literal["auto"] = 3
     # Both SaM criteria: the similarity shortlist scored on sampled target instances (F1 on the
     # target's dev set when it has one, else agreement between the experts). Similarity alone was the

@@ -32,15 +32,17 @@ K_TYPE = _KType()
 @click.option("--dev", type=click.Path(dir_okay=False), help="A few labeled target documents (JSONL/CoNLL): "
               "performance selection then scores experts by F1 instead of agreement.")
 @click.option("--k", "k", type=K_TYPE, default=build_default("k"), show_default=True,
-              help="Experts to merge, or 'auto': those within 80% of the best performance score (1 to 5).")
+              help="Experts to merge, or 'auto': those within 80% of the best performance score (1 to 5). "
+                   "3 measured best on dev (auto ties it; k=1 is 5 F1 worse: BENCHMARKS.md 'Build defaults').")
 @click.option("--select", "selection", type=click.Choice(strategy_names()),
               default=build_default("selection"), show_default=True,
               help="How experts are ranked: domain similarity, sampled-instance performance (F1 on --dev, or "
                    "agreement between experts without it), or both (the default: similarity alone measured weakest).")
-@click.option("--method", default=build_default("method"), show_default=True, help="Merge method: linear, ties, dare_linear, dare_ties.")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Merge method parameter, e.g. density=0.5.")
+@click.option("--method", default=build_default("method"), show_default=True, help="Merge method: linear, ties, dare_linear, dare_ties "
+              "(ties measured best on dev; linear -0.5, dare_ties -2.3 F1).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Merge method parameter, e.g. density=0.5 (ties' default; 0.3 and 0.8 were not measurably better on dev).")
 @click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=build_default("weighting"),
-              show_default=True, help="Merge weights from selection scores.")
+              show_default=True, help="Merge weights from selection scores (uniform measured best on dev).")
 @click.option("--temperature", type=float, default=build_default("temperature"), show_default=True, help="Softmax temperature for the weights.")
 @click.option("--ensemble", type=click.Choice(["union", "vote"]), help="Two merged models, one per selection criterion "
               "(similarity, performance), with predictions combined by union or vote.")
