@@ -20,7 +20,7 @@ import tomllib
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import IntegrityError, UserError
 from .files import safe_relpath
@@ -177,6 +177,20 @@ def check_manifest(model: type[Manifest], data, where: str) -> dict:
         except IntegrityError as e:
             raise IntegrityError(f"{where}: {e}") from None
     return data
+
+
+class TargetProfile(BaseModel):
+    """A target profile's TOML (samedge/targets/*.toml, or a user's file): its keys and their types.
+    What types cannot say (label names that collide, files that exist) samedge.targets checks."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,100}$")   # default: the file's stem
+    description: str = ""
+    labels: dict[str, str]                 # label = short description, in prompt order
+    texts: list[str] = []
+    texts_file: str | None = None          # one text per line, relative to the profile
+    dev: str | None = None                 # labeled JSONL/CoNLL, relative to the profile
 
 
 def build_default(field: str):

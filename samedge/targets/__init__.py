@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from ..config import TargetProfile
 from ..data.decode import read_text
 from ..data.labels import Label, label_conflict, user_label
 from ..errors import DataError, UserError
@@ -31,7 +34,7 @@ from ..errors import DataError, UserError
 import tomllib
 
 SUFFIX = ".toml"
-KEYS = {"name", "description", "labels", "texts", "texts_file", "dev"}
+KEYS = set(TargetProfile.model_fields)
 MIN_TEXTS = 1
 
 
@@ -121,36 +124,60 @@ def parse_target(source: str, where: str, default_name: str, base: Path | None) 
     def bad(what):
         return DataError(where, 0, what)
 
-    unknown = set(data) - KEYS
-    if unknown:
-        raise bad(f"unknown keys {sorted(unknown)}; expected some of {sorted(KEYS)}")
-    name = data.get("name", default_name)
-    description = data.get("description", "")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", name):
-        raise bad(f"'name' must be a short name of letters, digits, '-', '_' or '.', got {name!r}")
-    if not isinstance(description, str):
-        raise bad("'description' must be a string")
-    labels = _labels(data.get("labels"), bad)
-    texts = _texts(data, where, base, bad)
-    dev = data.get("dev")
-    if dev is not None:
-        if not isinstance(dev, str) or not dev:
-            raise bad("'dev' must be a path to a labeled JSONL or CoNLL file")
-        dev = Path(dev) if base is None else base / dev
+    try:
+        profile = TargetProfile.model_validate(data)
+    except ValidationError as e:
+        raise bad(_profile_problem(e, data)) from None
+    labels = _labels(profile.labels, bad)
+    texts = _texts(profile, base, bad)
+    dev = None
+    if profile.dev is not None:
+        if not profile.dev:
+            raise bad(_PROBLEMS["dev"])
+        dev = Path(profile.dev) if base is None else base / profile.dev
         if not dev.is_file():
             raise bad(f"dev file not found: {dev}")
-    return Target(name, description, labels, texts, dev, where)
+    return Target(profile.name or default_name, profile.description, labels, texts, dev, where)
 
 
-def _labels(raw, bad) -> list[Label]:
-    if not isinstance(raw, dict) or not raw:
-        raise bad("needs a [labels] table: one line per label, name = \"short description\"")
+# One line per key, in the order a profile is read (the first problem is the one reported).
+_PROBLEMS = {
+    "name": "'name' must be a short name of letters, digits, '-', '_' or '.'",
+    "description": "'description' must be a string",
+    "labels": "needs a [labels] table: one line per label, name = \"short description\"",
+    "texts": "'texts' must be a list of strings",
+    "texts_file": "'texts_file' must be a path relative to the profile",
+    "dev": "'dev' must be a path to a labeled JSONL or CoNLL file",
+}
+
+
+def _profile_problem(error: ValidationError, data: dict) -> str:
+    """The one-line message for the first problem pydantic found, in _PROBLEMS' order."""
+    unknown = sorted(set(data) - KEYS)
+    if unknown:
+        return f"unknown keys {unknown}; expected some of {sorted(KEYS)}"
+    locs = [err["loc"] for err in error.errors()]
+    key = min((loc[0] for loc in locs), key=list(_PROBLEMS).index)
+    if key == "name":
+        return f"{_PROBLEMS['name']}, got {data.get('name')!r}"
+    label = next((loc[1] for loc in locs if loc[0] == "labels" and len(loc) > 1), None)
+    if key == "labels" and label is not None:
+        return _no_description(label)
+    return _PROBLEMS[key]
+
+
+def _no_description(label: str) -> str:
+    hint = f" (put {label!r} above [labels]: keys below a table belong to it)" if label in KEYS else ""
+    return f"label {label!r} needs a short description string{hint}"
+
+
+def _labels(raw: dict[str, str], bad) -> list[Label]:
+    if not raw:
+        raise bad(_PROBLEMS["labels"])
     labels = []
     for raw_name, desc in raw.items():
-        if not isinstance(desc, str) or not desc.strip():
-            hint = f" (put {raw_name!r} above [labels]: keys below a table belong to it)" \
-                if raw_name in KEYS else ""
-            raise bad(f"label {raw_name!r} needs a short description string{hint}")
+        if not desc.strip():
+            raise bad(_no_description(raw_name))
         labels.append(user_label(raw_name, desc.strip()))
     problem = label_conflict(labels)
     if problem:
@@ -158,16 +185,12 @@ def _labels(raw, bad) -> list[Label]:
     return labels
 
 
-def _texts(data, where, base, bad) -> list[str]:
-    texts = data.get("texts", [])
-    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        raise bad("'texts' must be a list of strings")
-    texts = [t.strip() for t in texts if t.strip()]
-    if "texts_file" in data:
-        rel = data["texts_file"]
-        if not isinstance(rel, str) or base is None:
-            raise bad("'texts_file' must be a path relative to the profile")
-        texts += [line.strip() for line in read_text(base / rel).splitlines() if line.strip()]
+def _texts(profile: TargetProfile, base, bad) -> list[str]:
+    texts = [t.strip() for t in profile.texts if t.strip()]
+    if profile.texts_file is not None:
+        if base is None:
+            raise bad(_PROBLEMS["texts_file"])
+        texts += [line.strip() for line in read_text(base / profile.texts_file).splitlines() if line.strip()]
     if len(texts) < MIN_TEXTS:
         raise bad("needs sample texts: 'texts' (a list of strings) or 'texts_file' (one per line)")
     return texts
