@@ -579,18 +579,18 @@ DEFAULTS_BASELINES = {False: "combined (agreement), k=3, TIES", True: "combined 
 
 def study_defaults(runner) -> str:
     targets = runner.args.targets or DEFAULTS_TARGETS
-    results, averages = {}, {}
+    got, results, averages = {}, {}, {}
     for label, (options, labeled) in DEFAULTS_VARIANTS.items():
-        got_all = []
+        got[label] = []
         for target in targets:
             protocol = "P" if target in P_TARGETS else "N"
             row = "defaults_" + "".join(c if c.isalnum() else "_" for c in label)
-            got_all.append(runner.build_and_score("D", target, row, dict(options, labeled=labeled),
-                                                  runner.experts_for(protocol, target), defaults_dev_docs(target),
-                                                  extra_key="dev"))
-        results[label] = got_all if all(got_all) else None
-        averages[label] = sum(g["f1"] for g in got_all) / len(got_all) if results[label] else None
-    rows = []
+            got[label].append(runner.build_and_score("D", target, row, dict(options, labeled=labeled),
+                                                     runner.experts_for(protocol, target), defaults_dev_docs(target),
+                                                     extra_key="dev"))
+        results[label] = got[label] if all(got[label]) else None  # complete rows only
+        averages[label] = sum(g["f1"] for g in got[label]) / len(targets) if results[label] else None
+    rows, better = [], []
     for label, (options, labeled) in DEFAULTS_VARIANTS.items():
         baseline = DEFAULTS_BASELINES[labeled]
         delta = "-"
@@ -600,8 +600,9 @@ def study_defaults(runner) -> str:
             lo, hi = bootstrap_difference([g["per_doc"] for g in results[baseline]],
                                           [g["per_doc"] for g in results[label]])
             delta = f"{averages[label] - averages[baseline]:+.1f} ({lo:+.1f} .. {hi:+.1f})"
-        f1s = [g["f1"] if g else None for g in (results[label] or [None] * len(targets))]
-        rows.append([label] + [f"{f:.1f}" if f is not None else "-" for f in f1s]
+            if lo > 0:  # a default changes only for a variant whose whole interval lies above it
+                better.append(label)
+        rows.append([label] + [f"{g['f1']:.1f}" if g else "-" for g in got[label]]
                     + [f"{averages[label]:.1f}" if averages[label] is not None else "-", delta])
     lines = ["## Build defaults, chosen on dev", "",
              f"Each variant builds a bundle for each target (library: the protocol's, P or N) and is scored on "
@@ -617,16 +618,11 @@ def study_defaults(runner) -> str:
         if done:
             best = max(done, key=done.get)
             lines.append(f"- Best {'with' if labeled else 'without'} labeled dev instances: {best} ({done[best]:.1f}).")
-    # A default changes only for a variant whose whole interval lies above it.
-    better = [label for label, (_, labeled) in DEFAULTS_VARIANTS.items()
-              if label != DEFAULTS_BASELINES[labeled] and results[label] and results[DEFAULTS_BASELINES[labeled]]
-              and bootstrap_difference([g["per_doc"] for g in results[DEFAULTS_BASELINES[labeled]]],
-                                       [g["per_doc"] for g in results[label]])[0] > 0]
     if all(results[b] for b in DEFAULTS_BASELINES.values()):
         lines.append("- Variants measured better than the default (interval above 0): "
                      + (", ".join(better) if better else "none, so the defaults stay: combined selection, k=3, TIES "
                         "(density 0.5, scale 1), uniform weights."))
-    measured = sorted(g["measured"] for got in results.values() if got for g in got if g.get("measured"))
+    measured = sorted(g["measured"] for res in results.values() if res for g in res if g.get("measured"))
     if measured:
         lines.append(f"- Measured {measured[0]} - {measured[-1]}, with the expert library of that day.")
     lines.append("\nReproduce: `python benchmarks/accuracy.py defaults`.")
