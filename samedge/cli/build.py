@@ -38,9 +38,12 @@ K_TYPE = _KType()
               default=build_default("selection"), show_default=True,
               help="How experts are ranked: domain similarity, sampled-instance performance (F1 on --dev, or "
                    "agreement between experts without it), or both (the default: similarity alone measured weakest).")
-@click.option("--method", default=build_default("method"), show_default=True, help="Merge method: linear, ties, dare_linear, dare_ties "
-              "(ties measured best on dev; linear -0.5, dare_ties -2.3 F1).")
-@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Merge method parameter, e.g. density=0.5 (ties' default; 0.3 and 0.8 were not measurably better on dev).")
+@click.option("--method", default=build_default("method"), show_default=True,
+              help="Merge method: linear, ties, dare_linear, dare_ties (ties measured best on dev; linear -0.5, "
+                   "dare_ties -2.3 F1).")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE",
+              help="Merge method parameter, e.g. density=0.5 (ties' default; 0.3 and 0.8 were not measurably "
+                   "better on dev).")
 @click.option("--weighting", type=click.Choice(["softmax", "normalized", "uniform"]), default=build_default("weighting"),
               show_default=True, help="Merge weights from selection scores (uniform measured best on dev).")
 @click.option("--temperature", type=float, default=build_default("temperature"), show_default=True, help="Softmax temperature for the weights.")
