@@ -39,7 +39,7 @@ def section() -> str:
               "- Recipe: `python scripts/train_library.py --max-steps 300 --set dev_sentences=16` (300 steps x batch "
               "8, capped at 10 epochs for the small CrossNER sets). Eleven experts were trained that way on an H100 "
               "(bf16 autocast, 15 processes sharing the GPU, so their seconds are not a per-expert speed); conll2003 "
-              "on this 2-core CPU (fp32); jnlpba and mit_restaurant on this CPU (2026-12-07, bf16 autocast). "
+              "on this 2-core CPU (fp32); jnlpba, mit_restaurant and mit_movie on this CPU (2026-12-07, bf16 autocast). "
               + ("Still short of the recipe (trained before a GPU session ran out): "
                  + ", ".join(f"**{e.name} ({e.manifest['training']['steps']} steps)**" for e in short) + "."
                  if short else "Every expert has its full budget."),
