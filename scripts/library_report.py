@@ -28,7 +28,10 @@ def section() -> str:
         lines.append(f"| {e.name} | {t['steps']} x {t['hyperparameters']['batch_size']} | {t['examples']} | "
                      f"{t['device']}, {t['seconds']:.0f} | {dev} | {e.size / 1e6:.1f} MB |")
     lora = experts[0].manifest["lora"] if experts else {}
-    short = [e for e in experts if e.manifest["training"]["steps"] < full_budget(e.manifest["training"])]
+    from samedge.train import load_config
+
+    recipe = load_config()
+    short = [e for e in experts if e.manifest["training"]["steps"] < full_budget(e.manifest["training"], recipe)]
     lines += ["", f"- LoRA r={lora.get('r')}, alpha={lora.get('alpha')} on {', '.join(lora.get('target_modules', []))}, "
               f"stored {lora.get('dtype')}: 2.44M parameters, 4.9 MB an expert, so all 15 shared domains (74 MB) and "
               f"the 25 MB embedder fit the 100 MB budget of `models/`. Rank 8 on all seven projections is the "
@@ -47,12 +50,9 @@ def section() -> str:
     return "\n".join(lines)
 
 
-def full_budget(training: dict) -> int:
-    """The steps today's recipe (train_defaults.toml) gives an expert: max_steps, or fewer when
+def full_budget(training: dict, recipe: dict) -> int:
+    """The steps ``recipe`` (train_defaults.toml) gives an expert: max_steps, or fewer when
     max_epochs passes over its examples end first."""
-    from samedge.train import load_config
-
-    recipe = load_config()
     return min(recipe["max_steps"], math.ceil(recipe["max_epochs"] * training["examples"] / recipe["batch_size"]))
 
 
