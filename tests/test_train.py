@@ -80,6 +80,15 @@ def test_training_lowers_loss_and_writes_a_complete_manifest(tiny_base, home):
     assert not (home / "expert.work").exists(), "checkpoints are removed after a finished run"
 
 
+def test_training_stops_before_step_one_when_examples_do_not_fit_max_length(tiny_base, home):
+    # A domain with many labels has a prompt longer than max_length: every example would be left
+    # out and the run would "finish" untrained (wlp2020's 18 labels at 320 tokens did exactly that).
+    out = home / "expert"
+    with pytest.raises(UserError, match=r"0 of \d+ sampled examples fit max_length=16"):
+        train([_source()], out, name="tiny", config=_config(max_length=16), base=str(tiny_base), progress=False)
+    assert not (out / "expert.json").exists()
+
+
 def test_save_and_reload_give_identical_logits(tiny_base, home):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

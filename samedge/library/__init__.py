@@ -4,6 +4,6 @@
 """
 
 from .experts import Expert, catalog_texts, load_expert, set_centroid, write_expert
-from .library import Library, shipped_library
+from .library import MODELS_BUDGET_BYTES, SHIPPED_RANK, Library, models_dir, shipped_library
 
-__all__ = ["Expert", "Library", "catalog_texts", "load_expert", "set_centroid", "shipped_library", "write_expert"]
+__all__ = ["MODELS_BUDGET_BYTES", "SHIPPED_RANK", "Expert", "Library", "catalog_texts", "load_expert", "models_dir", "set_centroid", "shipped_library", "write_expert"]

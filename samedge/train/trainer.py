@@ -134,6 +134,8 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
             encoded.append(enc)
         return encoded
 
+    _check_fit(render, steps, config["max_length"], name)
+
     start_step = 0
     if resume and checkpoints.saved_step(ckpt) is not None:
         model = PeftModel.from_pretrained(model, ckpt / checkpoints.ADAPTER_DIR, is_trainable=True)
@@ -204,6 +206,20 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return manifest
+
+
+FIT_PROBE_STEPS = 4  # batches rendered before training to check that examples fit max_length
+FIT_MIN_SHARE = 0.5  # below this share of fitting examples, training would learn from almost nothing
+
+
+def _check_fit(render, steps: int, max_length: int, name: str) -> None:
+    """Stop before training when most examples exceed max_length: they would be left out silently
+    and the run would "finish" having learnt nothing (a domain with many labels has a long prompt)."""
+    probe = [enc for step in range(min(FIT_PROBE_STEPS, steps)) for enc in render(step)]
+    fitting = sum(enc is not None for enc in probe)
+    if probe and fitting / len(probe) < FIT_MIN_SHARE:
+        raise UserError(f"{name}: only {fitting} of {len(probe)} sampled examples fit max_length={max_length} "
+                        f"tokens; raise it (--set max_length=...)")
 
 
 def batch_loss(model, batch, pad_id: int, device, answer_tokens: int, answer_logits_only: bool = True):
