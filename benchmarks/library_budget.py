@@ -26,7 +26,9 @@ NAME = "library_budget"
 STATE = WORK / f"{NAME}.json"
 COMMAND = "nice -n 5 python benchmarks/library_budget.py"
 EXPERTS = ["conll2003", "bc5cdr", "crossner_ai", "wnut17", "gum"]
-MODELS_BUDGET_MB = 100
+from samedge.library import MODELS_BUDGET_BYTES  # noqa: E402
+
+MODELS_BUDGET_MB = MODELS_BUDGET_BYTES // 1_000_000
 
 
 def score(expert, n: int, threads: int) -> dict:

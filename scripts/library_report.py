@@ -28,21 +28,26 @@ def section() -> str:
         lines.append(f"| {e.name} | {t['steps']} x {t['hyperparameters']['batch_size']} | {t['examples']} | "
                      f"{t['device']}, {t['seconds']:.0f} | {dev} | {e.size / 1e6:.1f} MB |")
     lora = experts[0].manifest["lora"] if experts else {}
+    trained = lora.get("truncated_from", lora)
+    from samedge.library import MODELS_BUDGET_BYTES, SHIPPED_RANK
     from samedge.train import load_config
 
     recipe = load_config()
     short = [e for e in experts if e.manifest["training"]["steps"] < full_budget(e.manifest["training"], recipe)]
-    lines += ["", f"- LoRA r={lora.get('r')}, alpha={lora.get('alpha')} on {', '.join(lora.get('target_modules', []))}, "
-              f"stored {lora.get('dtype')}: 2.44M parameters, 4.9 MB an expert, so all 15 shared domains (74 MB) and "
-              f"the 25 MB embedder fit the 100 MB budget of `models/`. Rank 8 on all seven projections is the "
-              f"setting DESIGN.md measured at 79.2 in-domain CoNLL F1 after 300 steps.",
+    lines += ["", f"- Trained as LoRA r={trained.get('r')}, alpha={trained.get('alpha')} on "
+              f"{', '.join(lora.get('target_modules', []))} (train_defaults.toml), then stored at rank "
+              f"{lora.get('r')} ({lora.get('dtype')}) by SVD truncation of each delta "
+              f"(`samedge.library.SHIPPED_RANK` = {SHIPPED_RANK}; BENCHMARKS.md \"Library budget\": -0.6 mean dev F1), "
+              f"so that {len(experts)} experts and the embedder fit the {MODELS_BUDGET_BYTES / 1e6:.0f} MB of `models/`. "
+              "The dev F1 column is the expert as trained, before truncation.",
               f"- `models/` holds {models / 1e6:.1f} MB now.",
               "- Dev F1 is greedy decoding through transformers on the first dev sentences of the domain "
               "(a held-out 10% of train where the domain has no dev split).",
               "- Recipe: `python scripts/train_library.py --max-steps 300 --set dev_sentences=16` (300 steps x batch "
               "8, capped at 10 epochs for the small CrossNER sets). Eleven experts were trained that way on an H100 "
               "(bf16 autocast, 15 processes sharing the GPU, so their seconds are not a per-expert speed); conll2003 "
-              "on this 2-core CPU (fp32); jnlpba, mit_restaurant and mit_movie on this CPU (2026-12-07, bf16 autocast). "
+              "on this 2-core CPU (fp32); jnlpba, mit_restaurant, mit_movie and the added domains' experts on this CPU "
+              "(2026-12-07, bf16 autocast, one thread each, two at a time). "
               + ("Still short of the recipe (trained before a GPU session ran out): "
                  + ", ".join(f"**{e.name} ({e.manifest['training']['steps']} steps)**" for e in short) + "."
                  if short else "Every expert has its full budget."),

@@ -89,6 +89,23 @@ def test_training_stops_before_step_one_when_examples_do_not_fit_max_length(tiny
     assert not (out / "expert.json").exists()
 
 
+def test_warm_start_continues_a_truncated_expert_at_its_own_rank(tiny_base, home):
+    # Shipped experts are stored at rank 6 (SVD truncation) while train_defaults says 8: a warm
+    # start (`--init-from models/experts/X`) takes the expert's own rank and starts where it ended.
+    from samedge.library import load_expert
+    from samedge.merge.adapter import shrink_expert
+
+    first = train([_source()], home / "a", name="tiny", config=_config(save_dtype="float32"), base=str(tiny_base),
+                  progress=False)
+    shrink_expert(load_expert(home / "a"), 2, home / "a2", dtype="float32")
+    warm = train([_source()], home / "b", name="tiny", config=_config(save_dtype="float32", max_steps=4),
+                 base=str(tiny_base), progress=False, init_from=home / "a2")
+    assert (warm["lora"]["r"], warm["lora"]["alpha"]) == (2, 2)
+    assert warm["training"]["hyperparameters"]["r"] == 2
+    assert warm["training"]["initialised_from"]["name"] == "tiny"
+    assert warm["training"]["first_losses"][0] < first["training"]["first_losses"][0]
+
+
 def test_save_and_reload_give_identical_logits(tiny_base, home):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM

@@ -136,16 +136,18 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
 
     _check_fit(render, steps, config["max_length"], name)
 
+    start = None
+    if init_from is not None:
+        from ..library.experts import load_expert
+        start = load_expert(init_from)  # sha256-checked
+        # A warm start continues the expert's own adapter, so it keeps that adapter's rank and alpha
+        # (shipped experts are stored at rank 6, below train_defaults' 8): the manifest says so.
+        config = {**config, "r": start.manifest["lora"]["r"], "alpha": start.manifest["lora"]["alpha"]}
     start_step = 0
     if resume and checkpoints.saved_step(ckpt) is not None:
         model = PeftModel.from_pretrained(model, ckpt / checkpoints.ADAPTER_DIR, is_trainable=True)
         start_step = checkpoints.saved_step(ckpt)
-    elif init_from is not None:
-        from ..library.experts import load_expert
-        start = load_expert(init_from)  # sha256-checked
-        if (start.manifest["lora"]["r"], start.manifest["lora"]["alpha"]) != (config["r"], config["alpha"]):
-            raise UserError(f"{init_from}: its LoRA rank/alpha {start.manifest['lora']['r']}/"
-                            f"{start.manifest['lora']['alpha']} differ from the config's {config['r']}/{config['alpha']}")
+    elif start is not None:
         model = PeftModel.from_pretrained(model, start.path, is_trainable=True)
         model = model.float()
     else:
@@ -198,7 +200,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
                     "steps": steps, "resumed_from": start_step, "seconds": round(seconds, 1),
                     "tokens": tokens_seen, "device": str(accelerator.device), "bf16": bf16,
                     "processes": accelerator.num_processes, "hyperparameters": config,
-                    "initialised_from": _provenance(init_from),
+                    "initialised_from": _provenance(start),
                     "first_losses": [round(x, 4) for x in losses[:5]], "last_losses": [round(x, 4) for x in losses[-5:]]}
         manifest = finish_expert(model, tokenizer, sources, out, name=name, base=base_model, config=config,
                                  training=training, force=force, progress=progress)
@@ -235,12 +237,11 @@ def batch_loss(model, batch, pad_id: int, device, answer_tokens: int, answer_log
     return _step_loss(logits, labels[:, -keep:] if keep else labels, answer_tokens), int(mask.sum())
 
 
-def _provenance(init_from) -> dict | None:
+def _provenance(start) -> dict | None:
     """What a warm-started expert started from: its name, adapter sha256 and training steps."""
-    if init_from is None:
+    if start is None:
         return None
-    from ..library.experts import load_expert
-    m = load_expert(init_from, verify=False).manifest
+    m = start.manifest
     return {"name": m["name"], "adapter_sha256": m["files"]["adapter_model.safetensors"],
             "steps": m.get("training", {}).get("steps"),
             "initialised_from": m.get("training", {}).get("initialised_from")}
