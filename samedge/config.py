@@ -75,6 +75,7 @@ class TrainConfig(BaseModel):
     max_epochs: int
     batch_size: int
     max_length: int
+    max_empty_share: float
     seed: int
     max_negatives: int
     rename_prob: float

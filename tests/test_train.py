@@ -14,7 +14,7 @@ torch = pytest.importorskip("torch")
 from samedge.data.labels import make_label  # noqa: E402
 from samedge.errors import UserError  # noqa: E402
 from samedge.train import Source, load_config, parse_overrides, train  # noqa: E402
-from samedge.train.examples import batch_plan  # noqa: E402
+from samedge.train.examples import batch_plan, capped_empties  # noqa: E402
 
 SENTENCES = [
     ("Alice Smith moved to Paris in 2019 .", [("Alice Smith", "person"), ("Paris", "location")]),
@@ -170,6 +170,21 @@ def test_batch_plan_is_pure_and_covers_each_epoch():
     assert plan == batch_plan(10, 4, 5, seed=1)
     first_epoch = [i for b in plan for i in b][:10]
     assert sorted(first_epoch) == list(range(10))
+
+
+def test_sentences_without_entities_are_capped_to_a_share_with_a_seeded_sample():
+    docs = [{"id": str(i), "entities": [{"label": "x"}] if i % 10 == 0 else []} for i in range(100)]
+    kept = capped_empties(docs, 0.5, seed=0)
+    full = [d for d in kept if d["entities"]]
+    assert len(full) == 10 and len(kept) == 20  # all 10 with entities, 10 of the 90 without
+    assert [d["id"] for d in kept] == sorted((d["id"] for d in kept), key=int)  # order kept
+    assert kept == capped_empties(docs, 0.5, seed=0) != capped_empties(docs, 0.5, seed=1)
+    assert len(capped_empties(docs, 0.75, seed=0)) == 40
+    assert capped_empties(docs, 1.0, seed=0) == docs
+    balanced = docs[:20]  # 2 of 20 with entities -> 2 empties kept
+    assert len(capped_empties(balanced, 0.5, seed=0)) == 4
+    assert capped_empties([{"entities": []}] * 3, 0.5, seed=0) == [{"entities": []}] * 3  # nothing to balance
+    assert load_config()["max_empty_share"] == 0.5
 
 
 def test_config_refuses_unknown_and_mistyped_options():

@@ -63,6 +63,22 @@ def make_example(doc: dict, labels: list, rng: random.Random, recipe: Recipe) ->
             format_answer(answer_entities(doc["entities"], shown), prompt_labels) + IM_END)
 
 
+def capped_empties(docs: list[dict], max_share: float, seed: int) -> list[dict]:
+    """``docs`` with the documents that hold no entity thinned (a seeded sample, order kept) to at
+    most ``max_share`` of the result. Where most sentences name nothing (linnaeus: 87%), an expert
+    trained on all of them learns to answer "none" to everything (dev F1 0.0 on 16 sentences and
+    6.5 on 200)."""
+    empty = [i for i, doc in enumerate(docs) if not doc["entities"]]
+    n_full = len(docs) - len(empty)
+    if max_share >= 1 or not n_full:
+        return list(docs)
+    keep_empty = int(max_share * n_full / (1 - max_share))
+    if len(empty) <= keep_empty:
+        return list(docs)
+    dropped = set(empty) - set(random.Random(seed).sample(empty, keep_empty))
+    return [doc for i, doc in enumerate(docs) if i not in dropped]
+
+
 def example_rng(seed: int, step: int, slot: int) -> random.Random:
     """The RNG of one example of one step: every epoch shows a document with a fresh label list,
     and a resumed run renders exactly what the interrupted one would have."""

@@ -28,7 +28,7 @@ from ..config import parse_overrides, train_config  # noqa: F401  (samedge.train
 from ..errors import UserError
 from ..files import atomic_dir, atomic_path
 from . import checkpoints
-from .examples import Source, batch_plan, encode_example, example_rng, make_example, planned_steps
+from .examples import Source, batch_plan, capped_empties, encode_example, example_rng, make_example, planned_steps
 from .recipe import Recipe
 
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -114,7 +114,8 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
 
     # Each step renders its documents afresh (samedge.train.recipe), from a seeded RNG per example.
     recipe = Recipe.from_config(config)
-    items = [(doc, src.labels) for src in sources for doc in src.train]
+    items = [(doc, src.labels) for src in sources
+             for doc in capped_empties(src.train, config["max_empty_share"], config["seed"])]
     if not items:
         raise UserError("no training documents")
     if config["batch_size"] < accelerator.num_processes:
