@@ -7,7 +7,8 @@ Each expert of the shipped library is truncated to each rank by SVD of its delta
 (``samedge.merge.adapter.shrink_expert``: the best approximation at that rank, stored fp16)
 and scored with llama.cpp (runtime LoRA over the Q8_0 base, as selection does) on the first
 ``--dev`` sentences of its own dev split. Rank 8 is the expert as trained. Resumable: scores
-are cached in runs/benchmarks/library_budget.json.
+are cached in runs/benchmarks/library_budget.json. The shipped library is now stored at
+samedge.library.SHIPPED_RANK (6): run this on experts as trained (r=8, e.g. commit efd3c29's).
 """
 
 from __future__ import annotations
