@@ -184,6 +184,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad()
+        release_freed_memory()
         losses.append(float(accelerator.reduce(loss.detach().reshape(1), reduction="sum")[0]))  # the batch's mean
         tokens_seen += n_tokens
         bar.update(1)
@@ -209,6 +210,27 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return manifest
+
+
+def _glibc_malloc_trim():
+    import ctypes
+    import ctypes.util
+
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _glibc_malloc_trim()
+
+
+def release_freed_memory() -> None:
+    """Hand the heap's free pages back to the OS after a step. Length-bucketed batches change the
+    tensor shapes every step, and glibc keeps the freed blocks: a CPU run's RSS grew to 10-13 GB
+    over 300 steps (BENCHMARKS.md "Training throughput")."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 FIT_PROBE_STEPS = 4  # batches rendered before training to check that examples fit max_length
