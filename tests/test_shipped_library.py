@@ -15,8 +15,8 @@ def _shipped():
 def test_the_shipped_library_is_the_promised_domains_at_the_shipped_rank(monkeypatch):
     monkeypatch.delenv("SAMEDGE_LIBRARY", raising=False)
     experts = _shipped()
-    assert {e.name for e in experts} <= set(SHIPPED)  # INTERIM: == once the five added experts land
-    assert set(SHIPPED) <= set(ALL) and len(SHIPPED) >= 20
+    assert sorted(e.name for e in experts) == sorted(SHIPPED)
+    assert set(SHIPPED) <= set(ALL)
     for expert in experts:
         lora = expert.manifest["lora"]
         assert lora["r"] == SHIPPED_RANK, expert.name
