@@ -26,7 +26,7 @@ def section() -> str:
         t = e.manifest["training"]
         dev = "; ".join(f"{v.get('f1')} ({v.get('sentences')})" for v in e.manifest["dev"].values())
         lines.append(f"| {e.name} | {t['steps']} x {t['hyperparameters']['batch_size']} | {t['examples']} | "
-                     f"{t['device']}, {t['seconds']:.0f} | {dev} | {e.size / 1e6:.1f} MB |")
+                     f"{t['device']}, {t['seconds']:.0f}{resumed(t)} | {dev} | {e.size / 1e6:.1f} MB |")
     lora = experts[0].manifest["lora"] if experts else {}
     trained = lora.get("truncated_from", lora)
     from samedge.library import MODELS_BUDGET_BYTES, SHIPPED_RANK
@@ -53,6 +53,11 @@ def section() -> str:
                  if short else "Every expert has its full budget."),
               "- Reproduce this table: `python scripts/library_report.py`."]
     return "\n".join(lines)
+
+
+def resumed(training: dict) -> str:
+    """A resumed run's seconds cover only its last part: say from which step."""
+    return f" (steps {training['resumed_from']}-{training['steps']})" if training.get("resumed_from") else ""
 
 
 def full_budget(training: dict, recipe: dict) -> int:
