@@ -443,7 +443,8 @@ def make_expert_case(case: str, folder: Path) -> list[str]:
         def reshape(t):
             t[q_a] = np.zeros((t[q_a].shape[0], t[q_a].shape[1] - 1), dtype=t[q_a].dtype)
         edit_tensors(folder, reshape)
-        return ["has shape (8, 575), expected (8, 576)", q_a]
+        from samedge.library import SHIPPED_RANK  # the shipped experts' stored LoRA rank
+        return [f"has shape ({SHIPPED_RANK}, 575), expected ({SHIPPED_RANK}, 576)", q_a]
     if case == "another_base":
         # A tiny 2-layer, hidden-64 expert as tests/tiny_experts.py writes them (numpy here, no torch).
         from safetensors.numpy import save_file
