@@ -75,7 +75,7 @@ class TrainConfig(BaseModel):
     max_epochs: int
     batch_size: int
     max_length: int
-    max_empty_share: float
+    max_empty_share: float = Field(gt=0, le=1)  # share of entity-less documents kept (1: all)
     seed: int
     max_negatives: int
     rename_prob: float
@@ -103,8 +103,10 @@ def train_config(values: dict) -> dict:
         if key not in values:
             raise UserError(f"training option {key} is missing") from None
         kind = TrainConfig.model_fields[key].annotation
-        raise UserError(f"training option {key} must be {getattr(kind, '__name__', kind)}, "
-                        f"got {values[key]!r}") from None
+        wanted = getattr(kind, "__name__", kind)
+        if err["type"] in ("greater_than", "less_than_equal"):  # a bound, not a type: pydantic's words
+            wanted = f"a {wanted} {err['msg'].removeprefix('Input should be ')}"
+        raise UserError(f"training option {key} must be {wanted}, got {values[key]!r}") from None
 
 
 class Manifest(BaseModel):

@@ -54,7 +54,12 @@ def main(argv=None) -> int:
     overrides = parse_overrides(args.set)
     if args.max_steps:
         overrides["max_steps"] = args.max_steps
-    config = load_config(overrides=overrides)
+    def config_for(domains) -> dict:
+        """The training config, with max_length raised for long-prompt domains unless --set gave one."""
+        long = [LONG_PROMPT_MAX_LENGTH[d] for d in domains if d in LONG_PROMPT_MAX_LENGTH]
+        if long and "max_length" not in overrides:
+            return load_config(overrides={**overrides, "max_length": max(long)})
+        return load_config(overrides=overrides)
 
     if args.unified:
         if args.unified == "L" and args.without not in ALL_DOMAINS:
@@ -66,10 +71,7 @@ def main(argv=None) -> int:
         if (out / "expert.json").exists():
             print(f"{out} exists, skipping")
             return 0
-        long = [LONG_PROMPT_MAX_LENGTH[d] for d in domains if d in LONG_PROMPT_MAX_LENGTH]
-        if long and "max_length" not in overrides:
-            config = load_config(overrides={**overrides, "max_length": max(long)})
-        train([catalog_source(d) for d in domains], out, name=name, config=config, resume=True)
+        train([catalog_source(d) for d in domains], out, name=name, config=config_for(domains), resume=True)
         return 0
 
     for domain in args.only or SHIPPED:
@@ -79,10 +81,7 @@ def main(argv=None) -> int:
             continue
         started = time.time()
         init = Path(args.init_from) / domain if args.init_from else None
-        domain_config = config
-        if domain in LONG_PROMPT_MAX_LENGTH and "max_length" not in overrides:
-            domain_config = load_config(overrides={**overrides, "max_length": LONG_PROMPT_MAX_LENGTH[domain]})
-        manifest = train([catalog_source(domain)], out, name=domain, config=domain_config, resume=True,
+        manifest = train([catalog_source(domain)], out, name=domain, config=config_for([domain]), resume=True,
                          init_from=init if init is not None and (init / "expert.json").exists() else None)
         print(f"{domain}: dev {manifest['dev']} in {time.time() - started:.0f}s", flush=True)
         if not args.keep_rank and manifest["lora"]["r"] > SHIPPED_RANK:

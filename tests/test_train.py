@@ -185,6 +185,8 @@ def test_sentences_without_entities_are_capped_to_a_share_with_a_seeded_sample()
     assert len(capped_empties(balanced, 0.5, seed=0)) == 4
     assert capped_empties([{"entities": []}] * 3, 0.5, seed=0) == [{"entities": []}] * 3  # nothing to balance
     assert load_config()["max_empty_share"] == 0.5
+    with pytest.raises(UserError, match="max_empty_share"):
+        load_config(overrides={"max_empty_share": 0.0})
 
 
 def test_config_refuses_unknown_and_mistyped_options():
