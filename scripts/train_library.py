@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     overrides = parse_overrides(args.set)
     if args.max_steps:
         overrides["max_steps"] = args.max_steps
+
     def config_for(domains) -> dict:
         """The training config, with max_length raised for long-prompt domains unless --set gave one."""
         long = [LONG_PROMPT_MAX_LENGTH[d] for d in domains if d in LONG_PROMPT_MAX_LENGTH]
@@ -61,6 +62,7 @@ def main(argv=None) -> int:
             return load_config(overrides={**overrides, "max_length": max(long)})
         return load_config(overrides=overrides)
 
+    config_for([])  # a bad --set fails here, before any training
     if args.unified:
         if args.unified == "L" and args.without not in ALL_DOMAINS:
             ap.error(f"--unified L needs --without DOMAIN, one of {', '.join(ALL_DOMAINS)}")
