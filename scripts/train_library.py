@@ -93,4 +93,10 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from samedge.errors import UserError
+
+    try:
+        sys.exit(main())
+    except UserError as e:  # bad options or data: one line, as the CLI says it
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
