@@ -370,8 +370,11 @@ def selections(results: dict, row: str = "sam") -> str:
 def study_p(runner) -> str:
     tab, info = main_table(runner, "P", runner.args.targets or P_TARGETS, P_ROWS)
     avg = info["averages"]
+    library = [e.name for e in runner.experts_for("P", P_TARGETS[0])]
+    missing = [d for d in P_SOURCES if d not in library]
     lines = ["## Accuracy, protocol P (the paper's setting)", "",
-             f"Targets: CrossNER and MIT; library: the {len(P_SOURCES)} experts of {', '.join(P_SOURCES)}. "
+             f"Targets: CrossNER and MIT; library: the {len(library)} shipped experts of P's source domains "
+             f"({', '.join(library)}; {', '.join(missing) or 'none'} not shipped). "
              f"Test: {runner.args.test} test sentences per target (fixed seed). Entity-level micro F1 (exact span and type), "
              f"Q8_0 bundles, greedy, llama.cpp.", "", tab, ""]
     if avg.get("sam") and avg.get("unified"):
@@ -386,18 +389,27 @@ def study_p(runner) -> str:
         if ratio < 1.10:
             lines.append("- Why SaM trails: the unified adapter learned every source's label set in one adapter; SaM "
                          "merges 3 experts (TIES, density 0.5, uniform weights), and each keeps only part of its "
-                         "delta in the merge. Averaging costs a lot at this scale: the linear merge of all 8 (1/8 "
-                         "each) falls to near the base. Next levers, to choose on dev: TIES density and scale, k.")
-    for other in ("best_single", "all_experts"):
-        if avg.get("sam") is not None and avg.get(other) is not None:
-            lines.append(f"- SaM {avg['sam']:.1f} vs {ROWS[other][0]} {avg[other]:.1f}: "
-                         f"{'above' if avg['sam'] > avg[other] else 'not above'}.")
+                         f"delta in the merge (the all-experts row: a linear merge of all {len(library)}, "
+                         f"1/{len(library)} each).")
+    if avg.get("unified") is None:
+        lines.append(f"- No unified row: `runs/unified/unified_P` is not trained on this machine. It needs the "
+                     f"{len(library)} source domains x 300 steps in one adapter "
+                     f"(`python scripts/train_library.py --unified P`).")
+    lines += _compare(avg, ("sam_default", "sam"), ("spacy", "best_single", "all_experts", "base"))
     lines += ["- Public 7-dataset averages on these targets, for scale (7B-class models, not our 135M base): "
               + ", ".join(f"{k} {v}" for k, v in PUBLIC.items()) + ".",
               "- SaM's experts and weights (combined: top 2k by similarity, then top k by F1 on 32 dev instances):",
               selections(info["results"]), "",
               "Reproduce: `python benchmarks/accuracy.py P --test %d`." % runner.args.test]
     return "\n".join(lines)
+
+
+def _compare(averages: dict, rows, others) -> list[str]:
+    """One line per (row, other) pair whose averages are both measured: above or not."""
+    return [f"- {ROWS[row][0]} {averages[row]:.1f} vs {ROWS[other][0]} {averages[other]:.1f}: "
+            f"{'above' if averages[row] > averages[other] else 'not above'}."
+            for other in others for row in rows
+            if averages.get(row) is not None and averages.get(other) is not None]
 
 
 def study_n(runner) -> str:
@@ -413,11 +425,7 @@ def study_n(runner) -> str:
              "*with 32 labeled dev instances*: combined selection scored on the target's dev split. The spaCy row maps "
              "each en_core_web_sm type to the target label it most often matches exactly on the target's train split.",
              "", tab, ""]
-    for other in ("spacy", "best_single", "all_experts", "base"):
-        for row in ("sam_default", "sam"):
-            if avg.get(row) is not None and avg.get(other) is not None:
-                lines.append(f"- {ROWS[row][0]} {avg[row]:.1f} vs {ROWS[other][0]} {avg[other]:.1f}: "
-                             f"{'above' if avg[row] > avg[other] else 'not above'}.")
+    lines += _compare(avg, ("sam_default", "sam"), ("spacy", "best_single", "all_experts", "base"))
     lines += ["- No unified adapter for N yet: it needs the 15 original domains x 300 steps in one adapter "
               "(about 5 h on this 2-core CPU; minutes on a GPU): `python scripts/train_library.py --unified N`.",
               "- SaM's experts and weights (default build):", selections(info["results"], "sam_default"), "",
@@ -432,7 +440,8 @@ def study_l(runner) -> str:
     with_unified = [t for t in targets if used[t] in runner.unified]
     return "\n".join([
         "## Accuracy, protocol L (leave one domain out)", "",
-        f"For each shared domain D: the library without D's expert ({len(ALL_DOMAINS) - 1} experts), "
+        f"For each shared domain D: the shipped library without D's expert ({len(runner.library)} shipped, "
+        f"so {len(runner.library) - 1} where D has one), "
         f"test: {runner.args.test} test sentences of D (fixed seed). The unified row needs an adapter trained without D: "
         f"{', '.join(f'{t} ({used[t]})' for t in with_unified) or 'none yet'}; "
         "`unified_P` was trained on the 8 P sources only, so it never saw a P target. Other domains show \"-\".",
