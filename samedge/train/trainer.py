@@ -18,6 +18,7 @@ torch, transformers and peft are imported here and in the HF paths only.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import tomllib
@@ -225,12 +226,32 @@ def _glibc_malloc_trim():
 _MALLOC_TRIM = _glibc_malloc_trim()
 
 
-def release_freed_memory() -> None:
-    """Hand the heap's free pages back to the OS after a step. Length-bucketed batches change the
-    tensor shapes every step, and glibc keeps the freed blocks: a CPU run's RSS grew to 10-13 GB
-    over 300 steps (BENCHMARKS.md "Training throughput")."""
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
+# Trimming after every step cost a quarter of a CPU step on a machine without bf16 (perf: 25% of the
+# time in the kernel zeroing the pages the next step faults back in), so the heap is trimmed only
+# once the process holds more than this.
+TRIM_ABOVE_BYTES = 4 << 30
+
+
+def resident_bytes() -> int | None:
+    """This process's resident set size, from /proc (None where there is no /proc)."""
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def release_freed_memory(above_bytes: int = TRIM_ABOVE_BYTES) -> bool:
+    """Hand the heap's free pages back to the OS after a step once RSS passes ``above_bytes``.
+    Length-bucketed batches change the tensor shapes every step, and glibc keeps the freed
+    blocks: an untrimmed CPU run's RSS grew to 10-13 GB over 300 steps (BENCHMARKS.md
+    "Training throughput"). True when it trimmed."""
+    if _MALLOC_TRIM is None:
+        return False
+    rss = resident_bytes()
+    if rss is not None and rss <= above_bytes:
+        return False
+    _MALLOC_TRIM(0)
+    return True
 
 
 FIT_PROBE_STEPS = 4  # batches rendered before training to check that examples fit max_length
