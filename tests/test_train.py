@@ -285,12 +285,14 @@ def test_answer_only_logits_give_the_loss_of_full_logits_with_left_padding(tiny_
         assert torch.allclose(fast[name], p.grad, atol=1e-5), name
 
 
-def test_freed_memory_is_trimmed_only_above_the_threshold():
+def test_freed_memory_is_kept_and_trimmed_only_above_the_threshold():
     # Trimming after every step made the next step fault every page back in (a quarter of a CPU
     # step); below the threshold nothing is handed back, above it the heap is trimmed.
-    from samedge.train.trainer import _MALLOC_TRIM, release_freed_memory, resident_bytes
+    from samedge.train.memory import _LIBC, keep_freed_memory, release_freed_memory, resident_bytes
 
+    glibc = _LIBC is not None
+    assert keep_freed_memory() is glibc
     rss = resident_bytes()
     assert rss is not None and rss > 0
     assert release_freed_memory(above_bytes=rss * 100) is False
-    assert release_freed_memory(above_bytes=0) is (_MALLOC_TRIM is not None)
+    assert release_freed_memory(above_bytes=0) is glibc

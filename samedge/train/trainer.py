@@ -18,7 +18,6 @@ torch, transformers and peft are imported here and in the HF paths only.
 
 from __future__ import annotations
 
-import os
 import random
 import time
 import tomllib
@@ -29,6 +28,7 @@ from ..config import parse_overrides, train_config  # noqa: F401  (samedge.train
 from ..errors import UserError
 from ..files import atomic_dir, atomic_path
 from . import checkpoints
+from .memory import keep_freed_memory, release_freed_memory
 from .examples import Source, batch_plan, capped_empties, encode_example, example_rng, make_example, planned_steps
 from .recipe import Recipe
 
@@ -105,6 +105,7 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
     cpu_autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and not cuda)
     with accelerator.main_process_first():  # one process fills the base cache, the others then read it
         base_model = provision(base, hf=True)
+    keep_freed_memory()  # memory.py: a step reuses the last one's blocks, no page faults
     torch.manual_seed(config["seed"])
     random.seed(config["seed"])
     tokenizer = AutoTokenizer.from_pretrained(base_model.hf)
@@ -211,47 +212,6 @@ def train(sources: list[Source], out: str | Path, *, name: str, config: dict, ba
         shutil.rmtree(work, ignore_errors=True)
     accelerator.wait_for_everyone()
     return manifest
-
-
-def _glibc_malloc_trim():
-    import ctypes
-    import ctypes.util
-
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_MALLOC_TRIM = _glibc_malloc_trim()
-
-
-# Trimming after every step cost a quarter of a CPU step on a machine without bf16 (perf: 25% of the
-# time in the kernel zeroing the pages the next step faults back in), so the heap is trimmed only
-# once the process holds more than this.
-TRIM_ABOVE_BYTES = 4 << 30
-
-
-def resident_bytes() -> int | None:
-    """This process's resident set size, from /proc (None where there is no /proc)."""
-    try:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def release_freed_memory(above_bytes: int = TRIM_ABOVE_BYTES) -> bool:
-    """Hand the heap's free pages back to the OS after a step once RSS passes ``above_bytes``.
-    Length-bucketed batches change the tensor shapes every step, and glibc keeps the freed
-    blocks: an untrimmed CPU run's RSS grew to 10-13 GB over 300 steps (BENCHMARKS.md
-    "Training throughput"). True when it trimmed."""
-    if _MALLOC_TRIM is None:
-        return False
-    rss = resident_bytes()
-    if rss is not None and rss <= above_bytes:
-        return False
-    _MALLOC_TRIM(0)
-    return True
 
 
 FIT_PROBE_STEPS = 4  # batches rendered before training to check that examples fit max_length
