@@ -19,7 +19,7 @@ ALL = ORIGINAL + ADDED
 # models/'s 100 MB. wlp2020 and snips2017 need max_length 576 (label lists of 18 and 39 types), so a
 # step costs about twice as much.
 # Protocols L and P use experts for every domain of ALL.
-SHIPPED = ORIGINAL + ["hipe2022_en", "linnaeus", "finer_ord", "bc2gm"]
+SHIPPED = ORIGINAL + ["hipe2022_en", "linnaeus", "finer_ord", "bc2gm", "litbank"]
 
 P_TARGETS = ["crossner_ai", "crossner_literature", "crossner_music", "crossner_politics", "crossner_science",
              "mit_movie", "mit_restaurant"]
