@@ -12,6 +12,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -100,8 +101,19 @@ def read_json(path: str | os.PathLike):
         raise IntegrityError(f"{path}: not valid JSON ({e})") from None
 
 
+# A JSON list of numbers, as json.dumps(indent=2) lays it out: one number a line.
+_NUMBER_LIST = re.compile(r"\[\n\s*(-?[0-9][-+0-9.eE]*(?:,\n\s*-?[0-9][-+0-9.eE]*)*)\n\s*\]")
+
+
+def dumps_json(obj) -> str:
+    """Indented JSON, except that lists of numbers stay on one line: an expert's 384-number
+    centroid then takes one line, not 384, and 2.7 KB less of models/'s 100 MB."""
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False)
+    return _NUMBER_LIST.sub(lambda m: "[" + ",".join(x.strip() for x in m.group(1).split(",\n")) + "]", text)
+
+
 def atomic_write_json(dest: str | os.PathLike, obj) -> None:
-    atomic_write_text(dest, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write_text(dest, dumps_json(obj) + "\n")
 
 
 @contextlib.contextmanager
