@@ -398,10 +398,19 @@ def study_p(runner) -> str:
     lines += _compare(avg, ("sam_default", "sam"), ("spacy", "best_single", "all_experts", "base"))
     lines += ["- Public 7-dataset averages on these targets, for scale (7B-class models, not our 135M base): "
               + ", ".join(f"{k} {v}" for k, v in PUBLIC.items()) + ".",
-              "- SaM's experts and weights (combined: top 2k by similarity, then top k by F1 on 32 dev instances):",
-              selections(info["results"]), "",
+              *_selection_lines(info["results"]), "",
               "Reproduce: `python benchmarks/accuracy.py P --test %d`." % runner.args.test]
     return "\n".join(lines)
+
+
+def _selection_lines(results: dict) -> list[str]:
+    """The experts SaM merged for each target: the labeled row's where it is measured, else the default build's."""
+    for row, how in (("sam", "combined: top 2k by similarity, then top k by F1 on 32 dev instances"),
+                     ("sam_default", "default build: top 2k by similarity, then top k by agreement on target texts")):
+        listed = selections(results, row)
+        if listed:
+            return [f"- SaM's experts and weights ({how}):", listed]
+    return []
 
 
 def _compare(averages: dict, rows, others) -> list[str]:
