@@ -28,8 +28,8 @@ from ..config import parse_overrides, train_config  # noqa: F401  (samedge.train
 from ..errors import UserError
 from ..files import atomic_dir, atomic_path
 from . import checkpoints
-from .memory import keep_freed_memory, release_freed_memory
 from .examples import Source, batch_plan, capped_empties, encode_example, example_rng, make_example, planned_steps
+from .memory import keep_freed_memory, release_freed_memory
 from .recipe import Recipe
 
 PRECISIONS = ("auto", "bf16", "fp32")
