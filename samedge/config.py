@@ -26,6 +26,8 @@ from .errors import IntegrityError, UserError
 from .files import safe_relpath
 
 AUTO_K = "auto"
+# How experts are scored by agreement without labeled target instances (samedge/select/performance.py).
+AGREEMENT_MODES = ("vote", "vote_all", "vote_coverage", "pairwise")
 
 
 class BuildConfig(BaseModel):
@@ -53,6 +55,8 @@ class BuildConfig(BaseModel):
     exclude: tuple[str, ...] = ()
     only: tuple[str, ...] = ()
     sample: int = 32                       # target sentences scored per candidate (performance selection)
+    # Without labeled target instances, how experts are scored by agreement (select/performance.py).
+    agreement: Literal[AGREEMENT_MODES] = "vote"
     seed: int = 0
     ensemble: Literal["union", "vote"] | None = None   # two models, one per selection criterion
     align_threshold: float | None = 0.6    # label alignment (None: off), see select/label_alignment.py

@@ -17,11 +17,12 @@ from tests.bundle_fixtures import cli_env, run_cli  # noqa: F401
 
 # The defaults as documented (README, BENCHMARKS.md "Build defaults"), written out independently.
 DOCUMENTED = {"k": 3, "selection": "combined", "method": "ties", "weighting": "uniform", "temperature": 0.05,
-              "quant": "q8_0", "sample": 32, "seed": 0, "align_threshold": 0.6, "ensemble": None}
+              "quant": "q8_0", "sample": 32, "seed": 0, "align_threshold": 0.6, "ensemble": None,
+              "agreement": "vote"}
 # `samedge build` option -> BuildConfig field
 OPTION_FIELDS = {"k": "k", "selection": "selection", "method": "method", "weighting": "weighting",
                  "temperature": "temperature", "quant": "quant", "sample": "sample", "seed": "seed",
-                 "align_threshold": "align_threshold"}
+                 "align_threshold": "align_threshold", "agreement": "agreement"}
 
 
 def test_the_defaults_are_the_documented_ones_everywhere():
@@ -34,7 +35,7 @@ def test_the_defaults_are_the_documented_ones_everywhere():
     assert {name: options[name] for name in OPTION_FIELDS} == {name: DOCUMENTED[f] for name, f in OPTION_FIELDS.items()}
     assert BuildOptions().model_dump(include=set(DOCUMENTED)) == DOCUMENTED
     assert (pipeline.DEFAULT_K, weighting.DEFAULT_WEIGHTING, weighting.DEFAULT_TEMPERATURE, performance.DEFAULT_SAMPLE,
-            DEFAULT_THRESHOLD) == (3, "uniform", 0.05, 32, 0.6)
+            DEFAULT_THRESHOLD, performance.DEFAULT_AGREEMENT) == (3, "uniform", 0.05, 32, 0.6, "vote")
 
 
 def test_combined_is_a_registered_strategy_and_the_cli_offers_every_strategy():

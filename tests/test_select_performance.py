@@ -30,10 +30,36 @@ def test_silent_experts_do_not_outvote_the_ones_that_find_entities():
     finds = [_doc([(0, 4, "person")]), _doc([], 1)]
     silent = [_doc([]), _doc([], 1)]
     predictions = {"a": finds, "b": finds, "x": silent, "y": silent, "z": silent}
-    for mode in ("vote", "pairwise"):
+    for mode in ("vote", "vote_all", "vote_coverage", "pairwise"):
         scores = agreement_scores(predictions, mode)
         assert scores["x"] == scores["y"] == scores["z"] == 0.0
         assert scores["a"] == scores["b"] > 0.0
+
+
+def test_vote_all_needs_a_majority_of_every_expert_that_speaks():
+    # Two gene taggers agree on a protein in the first document, where the three generalists find
+    # nothing; the generalists agree on a person in the second. Per document (``vote``) the taggers
+    # are a majority of the voters there; of all five speaking experts (``vote_all``) they are not.
+    gene, person = (0, 4, "protein"), (10, 14, "person")
+    taggers = [_doc([gene]), _doc([], 1)]
+    generalists = [_doc([]), _doc([person], 1)]
+    predictions = {"bc2gm": taggers, "jnlpba": taggers, "x": generalists, "y": generalists, "z": generalists}
+    vote = agreement_scores(predictions, "vote")
+    assert vote["bc2gm"] == vote["x"] == pytest.approx(2 / 3)  # a tie: each misses the other majority
+    vote_all = agreement_scores(predictions, "vote_all")
+    assert vote_all["x"] == 1.0 and vote_all["bc2gm"] == 0.0
+
+
+def test_vote_coverage_ranks_an_expert_that_uses_more_of_the_labels_first():
+    # Both agree with the majority everywhere; one uses 1 of the target's 4 labels, the other 2.
+    wide = [_doc([(0, 4, "person"), (10, 14, "location")])]
+    narrow = [_doc([(0, 4, "person")])]
+    predictions = {"wide": wide, "wide2": wide, "narrow": narrow}
+    scores = agreement_scores(predictions, "vote_coverage", n_labels=4)
+    plain = agreement_scores(predictions, "vote")
+    assert scores["wide"] == pytest.approx(plain["wide"] * 0.5 ** 0.5)
+    assert scores["narrow"] == pytest.approx(plain["narrow"] * 0.25 ** 0.5)
+    assert scores["wide"] > scores["narrow"]
 
 
 def test_pairwise_is_the_mean_f1_against_each_other_expert():
@@ -45,7 +71,7 @@ def test_pairwise_is_the_mean_f1_against_each_other_expert():
 
 def test_agreement_edge_cases():
     assert agreement_scores({"solo": [_doc([])]}, "vote") == {"solo": 1.0}
-    for mode in ("pairwise", "vote"):  # experts that find nothing do not agree with each other
+    for mode in ("pairwise", "vote", "vote_all", "vote_coverage"):  # experts that find nothing do not agree with each other
         assert agreement_scores({"a": [_doc([])], "b": [_doc([])]}, mode) == {"a": 0.0, "b": 0.0}
     with pytest.raises(UserError, match="agreement mode"):
         agreement_scores({"a": [_doc([])]}, "median")
@@ -140,3 +166,29 @@ def test_the_performance_strategy_uses_the_runner_it_is_given(tmp_path):
     target = SimpleNamespace(name="t", dev=dev, texts=[], labels=[make_label("person")])
     scores = performance_strategy({"right": {}, "wrong": {}}, target=target, base=object(), runner=runner)
     assert scores == {"right": 1.0, "wrong": 0.0} and asked == [["right", "wrong"]]
+
+
+def test_without_labels_the_strategy_scores_by_the_agreement_mode_it_is_given():
+    """The build's ``agreement`` option reaches the scores: two gene taggers alone in a document win
+    under ``vote`` ties but lose under ``vote_all``, and an unknown mode is refused."""
+    from types import SimpleNamespace
+
+    from samedge.select.performance import performance_strategy
+
+    gene, person = (0, 3, "protein"), (8, 11, "person")
+    said = {"bc2gm": [[gene], []], "jnlpba": [[gene], []], "x": [[], [person]], "y": [[], [person]],
+            "z": [[], [person]]}
+
+    def runner(experts, labels, docs, base, threads=None):
+        return {n: [dict(d, entities=[{"start": s, "end": e, "label": lab} for s, e, lab in said[n][i]])
+                    for i, d in enumerate(docs)] for n in experts}
+
+    target = SimpleNamespace(name="t", dev=None, texts=["Ann met Bob.", "Bob met Ann."],
+                             labels=[make_label("person"), make_label("protein")])
+    experts = {n: {} for n in said}
+    vote_all = performance_strategy(experts, target=target, base=object(), runner=runner, agreement="vote_all")
+    assert vote_all["x"] == 1.0 and vote_all["bc2gm"] == 0.0
+    vote = performance_strategy(experts, target=target, base=object(), runner=runner)  # the default
+    assert vote["x"] == vote["bc2gm"]
+    with pytest.raises(UserError, match="agreement mode"):
+        performance_strategy(experts, target=target, base=object(), runner=runner, agreement="median")

@@ -3,7 +3,7 @@
 import click
 from click.core import ParameterSource
 
-from ..config import AUTO_K, build_default
+from ..config import AGREEMENT_MODES, AUTO_K, build_default
 from ..select.registry import strategy_names
 
 
@@ -53,6 +53,11 @@ K_TYPE = _KType()
 @click.option("--library", type=click.Path(file_okay=False), envvar="SAMEDGE_LIBRARY", help="A user expert library.")
 @click.option("--exclude", multiple=True, help="Experts to leave out (repeatable).")
 @click.option("--sample", type=int, default=build_default("sample"), show_default=True, help="Target sentences scored per candidate (performance selection).")
+@click.option("--agreement", type=click.Choice(AGREEMENT_MODES), default=build_default("agreement"),
+              show_default=True, help="Without --dev, how experts are scored by agreement with each other on the "
+              "sampled texts (vote: majority per document; vote_all: majority of all experts that speak; "
+              "vote_coverage: vote x share of your labels used; pairwise). Compared on dev in BENCHMARKS.md "
+              "'Selection criteria'.")
 @click.option("--seed", type=int, default=build_default("seed"), show_default=True, help="Sampling seed.")
 @click.option("--threads", type=int, help="CPU threads (default: the cores available).")
 @click.option("--out", "-o", type=click.Path(file_okay=False), help="Bundle directory (default: bundles/TARGET).")
@@ -66,7 +71,7 @@ K_TYPE = _KType()
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json (with stage timings) as JSON.")
 def build(target, texts, labels, dev, k, selection, method, params, weighting, temperature, ensemble, quant, library, exclude,
-          sample, seed, threads, out, align_threshold, no_align, config, force, as_json):
+          sample, agreement, seed, threads, out, align_threshold, no_align, config, force, as_json):
     """Select experts for a target domain, merge them exactly, quantize, and write a bundle.
 
     \b
@@ -90,7 +95,7 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
     # The options given on the command line, as config fields; the others come from --config or the defaults.
     fields = {"target": target, "texts": list(texts), "dev": dev, "k": k, "selection": selection, "method": method,
               "weighting": weighting, "temperature": temperature, "ensemble": ensemble, "quant": quant.lower(),
-              "library": library, "exclude": tuple(exclude), "sample": sample, "seed": seed,
+              "library": library, "exclude": tuple(exclude), "sample": sample, "agreement": agreement, "seed": seed,
               "align_threshold": align_threshold}
     chosen = {name: value for name, value in fields.items() if name in given}
     if labels:
