@@ -706,7 +706,7 @@ def study_agreement(runner) -> str:
     """Which criterion picks the experts that do best on dev: labeled F1, similarity, or an agreement mode.
     Dev splits only: the criteria see the build's own samples, the judge is other dev sentences."""
     from samedge.config import build_default
-    from samedge.select import select_experts
+    from samedge.select.pipeline import select_experts
     from samedge.select.performance import DEFAULT_AGREEMENT, labels_for_experts, retag_gold, sample_instances
 
     run_experts = expert_runner()
