@@ -15,6 +15,8 @@ extracts entities from them, run by an injected :class:`~samedge.select.runner.E
   - ``vote_coverage``: ``vote`` times the square root of the share of the target's
     labels the expert used at least once, so a specialist that answers one type of
     many ranks below an expert that reads the whole list.
+  ``vote`` is the default: on dev its picks were within 0.8 F1 of the best possible
+  (BENCHMARKS.md "Selection criteria"); the others are there to choose from.
   An expert that finds nothing in the whole sample scores 0: abstaining is not agreeing.
 
 Scores are on a 0..1 scale, like cosine similarity.
