@@ -86,17 +86,15 @@ def plan(args) -> list[tuple[str, dict]]:
     for threads in THREADS:
         if args.threads and threads != args.threads:
             continue
-        for quant in QUANTS:
-            if args.only and quant != args.only:
-                continue
+        for i, quant in enumerate(q for q in QUANTS if not args.only or q == args.only):
             base = {"quant": quant, "threads": threads}
             rows.append((f"limit_{quant}_t{threads}", dict(base, kind="limit")))
             for data in ("sent", "docs"):
                 rows.append((f"samedge_{quant}_t{threads}_{data}", dict(base, kind="samedge", data=data)))
                 rows.append((f"plain_{quant}_t{threads}_{data}", dict(base, kind="plain", data=data)))
-        if not args.skip_hf:
-            for data in ("sent", "docs"):
-                rows.append((f"hf_t{threads}_{data}", {"kind": "hf", "threads": threads, "data": data, "batch": 8}))
+            if i == 0 and not args.skip_hf:  # right after the first quant: an interrupted run has its comparison
+                for data in ("sent", "docs"):
+                    rows.append((f"hf_t{threads}_{data}", {"kind": "hf", "threads": threads, "data": data, "batch": 8}))
     if not args.skip_levers and (not args.only or args.only == "q8_0") and (not args.threads or args.threads == 2):
         for key, _, engine, extractor in LEVERS:
             rows.append((f"lever_{key}", {"kind": "samedge", "quant": "q8_0", "threads": 2, "data": "sent",
@@ -395,7 +393,7 @@ def report(data: dict) -> str:
                     checks.append(f"{quant.upper()}, 2 threads, {DATA_NAMES[d]}: ratio to the limit {_f(ratio) or 'n/a'} "
                                   f"(goal >= {GOAL_LIMIT_RATIO}: {'met' if r_ok else 'not met'}); "
                                   f"{_f(xp, '{:.2f}x') or 'n/a'} the plain loop (goal >= {GOAL_PLAIN_RATIO}x: "
-                                  f"{'met' if p_ok else 'not met'}); peak RSS "
+                                  f"{'met' if p_ok else 'not met' if xp is not None else 'not measured'}); peak RSS "
                                   f"{rss(f'samedge_{quant}_t{threads}_{d}'):.0f} MB (goal <= {GOAL_RSS:.0f}: "
                                   f"{'met' if m_ok else 'not met'}).")
     headers = ["quant", "threads", "data (sentences)", "limit tok/s", "samedge tok/s", "ratio", "samedge sent/s",
