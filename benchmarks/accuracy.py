@@ -690,7 +690,8 @@ def agreement_criteria(preds_unlabeled: dict, preds_labeled: dict, labeled_docs:
                        similarity: dict) -> dict[str, dict[str, float]]:
     """criterion -> {expert: score} from the experts' predictions (pure): similarity, labeled F1 on the
     labeled sample, and every agreement mode on the unlabeled sample."""
-    from samedge.select.performance import AGREEMENT_MODES, agreement_scores
+    from samedge.config import AGREEMENT_MODES
+    from samedge.select.performance import agreement_scores
     out = {"similarity": dict(similarity),
            "labeled F1": {n: score(labeled_docs, p)["f1"] for n, p in preds_labeled.items()}}
     for mode in AGREEMENT_MODES:
@@ -698,15 +699,12 @@ def agreement_criteria(preds_unlabeled: dict, preds_labeled: dict, labeled_docs:
     return out
 
 
-def top_by(scores: dict[str, float], k: int) -> list[str]:
-    return sorted(scores, key=lambda n: (-scores[n], n))[:k]
-
-
 def study_agreement(runner) -> str:
     """Which criterion picks the experts that do best on dev: labeled F1, similarity, or an agreement mode.
     Dev splits only: the criteria see the build's own samples, the judge is other dev sentences."""
-    from samedge.config import build_default
+    from samedge.config import AGREEMENT_MODES, build_default
     from samedge.select.pipeline import select_experts
+    from samedge.select.registry import ranking
     from samedge.select.performance import DEFAULT_AGREEMENT, labels_for_experts, retag_gold, sample_instances
 
     run_experts = expert_runner()
@@ -742,16 +740,16 @@ def study_agreement(runner) -> str:
                                       len(labels), got["similarity"])
         judge = got["judge"]
         criteria["oracle (dev judge)"] = judge
-        per_target[target] = {c: sum(judge[n] for n in top_by(sc, AGREEMENT_K)) / AGREEMENT_K
+        per_target[target] = {c: sum(judge[n] for n in ranking(sc)[:AGREEMENT_K]) / AGREEMENT_K
                               for c, sc in criteria.items()}
-        rows.append([target, ", ".join(f"{n} {judge[n]:.0f}" for n in top_by(judge, AGREEMENT_K))]
+        rows.append([target, ", ".join(f"{n} {judge[n]:.0f}" for n in ranking(judge)[:AGREEMENT_K])]
                     + [f"{per_target[target][c]:.1f}" for c in criteria])
     if not rows:
         return "## Selection criteria, on dev\n\nNo results yet: `python benchmarks/accuracy.py agreement`."
     names = list(next(iter(per_target.values())))
     means = {c: sum(t[c] for t in per_target.values()) / len(per_target) for c in names}
     rows.append(["**average**", ""] + [f"**{means[c]:.1f}**" for c in names])
-    unlabeled = {c: v for c, v in means.items() if c not in ("labeled F1", "oracle (dev judge)", "similarity")}
+    unlabeled = {mode: means[mode] for mode in AGREEMENT_MODES}
     best = max(unlabeled, key=unlabeled.get)
     return "\n".join([
         "## Selection criteria, on dev: which experts each one puts first", "",
