@@ -104,6 +104,27 @@ def _stage(name: str, log):
     return time.time()
 
 
+def learn_reading(model: Path, target, opts: BuildOptions, log) -> dict:
+    """The merged model's answer map, learned on the labeled sample selection scored (select/answer_map.py)."""
+    from .extract.engines.llama import LlamaEngine
+    from .select.answer_map import fit_answer_map
+    from .select.performance import sample_instances
+
+    docs, _ = sample_instances(target, opts.sample, opts.seed)
+    engine = LlamaEngine(model, threads=opts.threads)
+    try:
+        fitted = fit_answer_map(engine, target.labels, docs)
+    finally:
+        engine.close()
+    for row in fitted["changes"]:
+        now = "nothing (dropped)" if row["now"] is None else repr(row["now"])
+        was = "" if row["was"] is None else f" instead of {row['was']!r}"
+        log(f"answers {row['answer']!r} ({row['answers']} in {fitted['documents']} labeled sentences): "
+            f"read as {now}{was}")
+    log(f"answer map: F1 on those sentences {fitted['f1_before']} -> {fitted['f1_after']}")
+    return fitted
+
+
 def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
     """Run every stage and publish the bundle at ``out``. Returns bundle.json's content plus timings.
 
@@ -179,6 +200,12 @@ def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
                            "experts": [{"name": e.name, "weight": w, "sha256": e.manifest["files"]}
                                        for e, w in zip(chosen, weights)]})
 
+        answer_map = None
+        if opts.answer_map and target.dev and not opts.ensemble:
+            t = _stage("answer map", log)
+            answer_map = learn_reading(tmp / model_files[0], target, opts, log)
+            timings["answer_map"] = time.time() - t
+
         t = _stage("bundle", log)
         atomic_write_text(tmp / bundle_mod.MODELFILE, bundle_mod.modelfile(target.labels))
         manifest = bundle_mod.manifest(
@@ -187,6 +214,8 @@ def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
             labels=target.labels, base=base.identity(), selection=plans[0][0].to_dict(), merge=merges[0],
             quant=opts.quant, files=hash_files(tmp, model_files + [bundle_mod.MODELFILE]))
         manifest["label_alignment"] = {"threshold": opts.align_threshold, "renamed": alignment}
+        if answer_map is not None:
+            manifest["answer_map"] = answer_map
         manifest["build"] = opts.record()  # `samedge build --config bundle.json` rebuilds from it
         if opts.ensemble:
             manifest["ensemble"] = {"combine": opts.ensemble, "models": model_files,

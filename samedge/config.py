@@ -62,6 +62,9 @@ class BuildConfig(BaseModel):
     seed: int = 0
     ensemble: Literal["union", "vote"] | None = None   # two models, one per selection criterion
     align_threshold: float | None = 0.6    # label alignment (None: off), see select/label_alignment.py
+    # With labeled target examples, learn how to read the merged model's answer types from them
+    # (select/answer_map.py); measured on dev: BENCHMARKS.md "Answer map".
+    answer_map: bool = True
 
 
 class TrainConfig(BaseModel):

@@ -22,9 +22,12 @@ def open_extractor(extractor_class, bundle=None, *, threads: int | None = None, 
     labels = labels or labels_of(data)
     info = {"bundle": str(path), "target": data.get("target"), "quant": data["quant"]}
 
+    # How the build's labeled examples said to read the model's answer types (select/answer_map.py).
+    answer_map = (data.get("answer_map") or {}).get("map")
+
     def one(model_name):
         engine = LlamaEngine(path / model_name, threads=threads, n_seq=n_seq, n_ctx=n_ctx)
-        return extractor_class(engine, labels, info=info, **kw)
+        return extractor_class(engine, labels, info=info, answer_map=answer_map, **kw)
 
     ensemble = data.get("ensemble")
     if not ensemble:

@@ -67,12 +67,16 @@ K_TYPE = _KType()
                    "similarity reaches this (your tags are kept in the output); measured on dev in BENCHMARKS.md "
                    "'Label alignment'.")
 @click.option("--no-align", is_flag=True, help="Show the labels to the model exactly as given.")
+@click.option("--answer-map/--no-answer-map", default=build_default("answer_map"), show_default=True,
+              help="With labeled target examples (--dev or a profile's dev set), learn from them how to read the "
+                   "merged model's answer types (an expert calls politicians 'person': read them as 'politician' "
+                   "if that is what the examples say); measured on dev in BENCHMARKS.md 'Answer map'.")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Build what a bundle.json records (its "
               "\"build\" config) or a JSON build config; options given here override it.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
 @click.option("--json", "as_json", is_flag=True, help="Print bundle.json (with stage timings) as JSON.")
 def build(target, texts, labels, dev, k, selection, method, params, weighting, temperature, ensemble, quant, library, exclude,
-          sample, agreement, seed, threads, out, align_threshold, no_align, config, force, as_json):
+          sample, agreement, seed, threads, out, align_threshold, no_align, answer_map, config, force, as_json):
     """Select experts for a target domain, merge them exactly, quantize, and write a bundle.
 
     \b
@@ -97,7 +101,7 @@ def build(target, texts, labels, dev, k, selection, method, params, weighting, t
     fields = {"target": target, "texts": list(texts), "dev": dev, "k": k, "selection": selection, "method": method,
               "weighting": weighting, "temperature": temperature, "ensemble": ensemble, "quant": quant.lower(),
               "library": library, "exclude": tuple(exclude), "sample": sample, "agreement": agreement, "seed": seed,
-              "align_threshold": align_threshold}
+              "align_threshold": align_threshold, "answer_map": answer_map}
     chosen = {name: value for name, value in fields.items() if name in given}
     if labels:
         chosen["labels"] = [lab.to_dict() for lab in parse_label_spec(labels)]

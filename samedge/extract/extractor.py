@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..data.labels import Label, check_labels
+from ..data.labels import Label, check_labels, label_key
 from ..errors import UserError
 from .prompts import align, clean_text, parse_answer, split_prompt
 from .records import new_counts as _new_counts
@@ -42,11 +42,18 @@ class Extractor:
     """Runs one engine over documents with one label set."""
 
     def __init__(self, engine, labels: list[Label], *, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                 answer_tokens: int = DEFAULT_ANSWER_TOKENS, info: dict | None = None):
+                 answer_tokens: int = DEFAULT_ANSWER_TOKENS, info: dict | None = None,
+                 answer_map: dict | None = None, raw_answers: bool = False):
+        """``answer_map``: answer type -> tag (or None: dropped), learned at build time from labeled
+        examples (samedge.select.answer_map); ``raw_answers``: entities carry the answer's own type
+        (normalised by label_key), known to the label set or not, which is what that map learns from."""
         if not labels:
             raise UserError("the label set is empty")
         self.engine = engine
         self.labels = check_labels(labels)  # two labels with one prompt name could not be told apart
+        tags = {lab.tag for lab in self.labels}
+        self.answer_map = {label_key(k): v for k, v in (answer_map or {}).items() if v is None or v in tags}
+        self.raw_answers = raw_answers
         self.chunk_tokens = chunk_tokens
         self.answer_tokens = answer_tokens
         self.info = info or {}
@@ -117,7 +124,7 @@ class Extractor:
             jobs = retry
 
     def _entities(self, text: str, chunk: Chunk, answer: str, counts: dict) -> list[dict]:
-        parsed = parse_answer(answer, self.labels)
+        parsed = parse_answer(answer, self.labels, self.answer_map, raw=self.raw_answers)
         aligned = align(chunk.text, parsed.pairs)
         counts["parse_failures"] += parsed.malformed
         counts["dropped_labels"] += sum(parsed.unknown_labels.values())

@@ -94,13 +94,25 @@ def _unquote(mention: str) -> str:
     return mention
 
 
-def parse_answer(answer: str, labels: list[Label]) -> ParsedAnswer:
+def answer_keys(labels: list[Label]) -> dict[str, str]:
+    """Answer type (as label_key spells it) -> the tag it denotes: each label's prompt name, and its tag."""
+    by_key = {_label_key(lab.tag): lab.tag for lab in labels}
+    by_key.update({_label_key(lab.name): lab.tag for lab in labels})
+    return by_key
+
+
+def parse_answer(answer: str, labels: list[Label], answer_map: dict | None = None,
+                 raw: bool = False) -> ParsedAnswer:
     """Read ``type: mention`` lines. Never raises: whatever cannot be read is counted.
 
     The model answers with the prompt's names; each pair carries the label's tag (the user's
-    name for it). An answer spelled like a tag is accepted too, after the prompt names."""
-    by_key = {_label_key(lab.tag): lab.tag for lab in labels}
-    by_key.update({_label_key(lab.name): lab.tag for lab in labels})
+    name for it). An answer spelled like a tag is accepted too, after the prompt names.
+    ``answer_map`` (answer type's key -> tag, or None to drop) overrides that reading: it is learned
+    from labeled examples (samedge.select.answer_map). ``raw``: every pair keeps its answer type's
+    key, known or not (what the answer map is learned from)."""
+    by_key = answer_keys(labels)
+    if answer_map:
+        by_key.update(answer_map)
     out = ParsedAnswer()
     if not isinstance(answer, str):
         out.malformed = 1
@@ -117,8 +129,8 @@ def parse_answer(answer: str, labels: list[Label]) -> ParsedAnswer:
         label, mention = m.group(1).strip(), _unquote(m.group(2).strip())
         if not mention or mention.lower() == NONE_ANSWER:
             continue
-        name = by_key.get(_label_key(label))
-        if name is None:
+        name = _label_key(label) if raw else by_key.get(_label_key(label))
+        if not name:
             out.unknown_labels[label] = out.unknown_labels.get(label, 0) + 1
             continue
         out.pairs.append((name, mention))
