@@ -29,6 +29,7 @@ from benchmarks.accuracy import (DEV_LABELED, WORK as ACCURACY_WORK, bootstrap_a
                                  make_target, test_docs)
 from benchmarks.common import WORK, expert_runner, fmt_load, load_average, machine, now, publish, table  # noqa: E402
 from samedge.data.protocols import N_TARGETS, P_TARGETS, library_for  # noqa: E402
+from samedge.select.answer_map import MIN_SUPPORT  # noqa: E402
 
 NAME = "answer_map"
 # One file per target, so that two processes on disjoint --targets can share the run.
@@ -173,7 +174,8 @@ def report() -> str:
         "library) decodes once, every answer type kept as written. The map is learned on those 32 sentences; "
         "the variants are compared on 64 other dev sentences (micro F1, exact span and type):", "",
         table(["target"] + VARIANTS, dev_table), "",
-        f"- Chosen on dev: **{chosen}** ({dev_avg[chosen]:.1f} against {dev_avg['off']:.1f} without a map).",
+        f"- Chosen on dev: **{chosen}** ({dev_avg[chosen]:.1f} against {dev_avg['off']:.1f} without a map); "
+        f"samedge's rule is F1 at support {MIN_SUPPORT} (samedge.select.answer_map.MIN_SUPPORT).",
     ]
     test_lines = []
     for study in ("P", "N"):
