@@ -28,7 +28,7 @@ from benchmarks.common import emit, fmt_load, load_average, machine, now, run_ch
 NAME = "selection_speed"
 
 
-def _setup(args):
+def _setup(args, hf: bool = False):
     from samedge.base import provision
     from samedge.library import Library
     from samedge.select.performance import sample_instances
@@ -37,7 +37,7 @@ def _setup(args):
     target = load_target("legal")
     docs, _ = sample_instances(target, args.sample, 0)
     experts = Library.open(None).experts()[:args.candidates]
-    return provision(), target, docs, experts
+    return provision(hf=hf), target, docs, experts
 
 
 def child_samedge(args) -> None:
@@ -75,7 +75,7 @@ def child_hf(args) -> None:
     from samedge.extract.engines.hf import HFEngine
 
     torch.set_num_threads(args.threads)
-    base, target, docs, experts = _setup(args)
+    base, target, docs, experts = _setup(args, hf=True)  # the HF folder beside the GGUF
     experts = experts[:args.baseline_candidates]
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(base.hf)
