@@ -126,52 +126,25 @@ def measure(study: str, target: str, threads: int) -> dict:
             "test": {v: counts(read(test[0], m, default), test[1]) for v, m in maps.items()}}
 
 
-def measure_selection(study: str, target: str, threads: int) -> dict:
-    """The build as samedge makes it now: candidates scored through their own answer maps, then the
-    merged model's map; its answers read through that map on the same dev and test sentences."""
-    from samedge.build import BuildOptions, build
-    from samedge.bundle import labels_of, verify_bundle
-    from samedge.extract.prompts import answer_keys
-    from samedge.library import Library
-
-    names = library_for(study, target)
-    experts = [e for e in Library.open(None).experts(verify=True) if e.name in names]
-    out = ACCURACY_WORK / "bundles" / "answer_map_selection" / target
-    opts = BuildOptions(target=make_target(target, labeled=True), only=tuple(e.name for e in experts),
-                        threads=threads, force=True, selection="combined", answer_map=True)
-    manifest = build(opts, out, log=lambda msg: None, runner=expert_runner())
-    labels = labels_of(verify_bundle(out))
-    default, mapping = answer_keys(labels), manifest["answer_map"]["map"]
-    dev = decode(out / "model.gguf", labels, defaults_dev_docs(target), threads)
-    test = decode(out / "model.gguf", labels, test_docs(target, TEST), threads)
-    return {"selected": [e["name"] for e in manifest["merge"]["experts"]], "map": mapping,
-            "dev": counts(read(dev[0], mapping, default), dev[1]),
-            "test": counts(read(test[0], mapping, default), test[1])}
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--targets", nargs="*", help="a subset of the P and N targets")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--no-write", action="store_true")
-    ap.add_argument("--selection", action="store_true",
-                    help="the second part: builds whose selection scores candidates through their answer maps")
     args = ap.parse_args(argv)
     from samedge.files import atomic_write_json
 
-    folder, run = (RESULTS / "selection", measure_selection) if args.selection else (RESULTS, measure)
     for study, target in TARGETS:
-        path = folder / f"{target}.json"
+        path = RESULTS / f"{target}.json"
         if args.report_only or (args.targets and target not in args.targets) or path.exists():
             continue
         started, load = now(), load_average()
-        row = dict(run(study, target, args.threads), study=study, started=started, load_at_start=load,
+        row = dict(measure(study, target, args.threads), study=study, started=started, load_at_start=load,
                    machine=machine()["cpu"], test_size=TEST)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, row)
-        print(target, row["selected"], f1(row["dev"]) if args.selection else
-              {v: f1(c) for v, c in row["dev"].items()}, flush=True)
+        print(target, {v: f1(c) for v, c in row["dev"].items()}, flush=True)
     publish(NAME, report(), write=not args.no_write)
     return 0
 
@@ -218,42 +191,7 @@ def report() -> str:
               "- Maps learned (" + chosen + "): " + "; ".join(
                   f"{t}: " + (", ".join(f"{k}->{v or 'dropped'}" for k, v in rows[t]["maps"][chosen].items()) or "none")
                   for t in done)]
-    lines += _selection_report(rows, f"F1, support {MIN_SUPPORT}")
     return "\n".join(lines)
-
-
-def _selection_report(rows: dict, mapped: str) -> list[str]:
-    """The second part: selection scoring candidates through their own maps, against selection as before."""
-    import json
-
-    sel = {p.stem: json.loads(p.read_text()) for p in sorted((RESULTS / "selection").glob("*.json"))}
-    done = [t for _, t in TARGETS if t in sel and t in rows]
-    if not done:
-        return []
-    body = [[t, f1(rows[t]["dev"][mapped]), f1(sel[t]["dev"]), ", ".join(rows[t]["selected"]),
-             ", ".join(sel[t]["selected"])] for t in done]
-    before = sum(f1(rows[t]["dev"][mapped]) for t in done) / len(done)
-    after = sum(f1(sel[t]["dev"]) for t in done) / len(done)
-    body.append(["**average**", f"{before:.1f}", f"{after:.1f}", "", ""])
-    out = ["", "### Selection scored through the answer map (`--selection`)", "",
-           "Performance selection can score each candidate expert as the build will read it: through the "
-           "answer map learned for that expert on the same 32 labeled sentences (optimistic, equally for "
-           "every candidate). Each build then learns the merged model's map as above; dev F1 on the same 64 "
-           "sentences" + ("" if len(done) == len(TARGETS) else f" (partial: {len(done)} of {len(TARGETS)})") + ":",
-           "", table(["target", "selection as before", "selection through the map", "experts before",
-                      "experts now"], body), ""]
-    test_lines = []
-    for study in ("P", "N"):
-        ts = [t for s, t in TARGETS if s == study and t in done]
-        for name, got in (("selection as before", lambda t: rows[t]["test"][mapped]),
-                          ("selection through the map", lambda t: sel[t]["test"])):
-            if ts:
-                mean = sum(f1(got(t)) for t in ts) / len(ts)
-                lo, hi = bootstrap_average([got(t) for t in ts])
-                test_lines.append([study, name, len(ts), f"{mean:.1f}", f"{lo:.1f}-{hi:.1f}"])
-    out += [f"- Dev average: {before:.1f} -> {after:.1f}.", "", "On test (both with the merged model's map):", "",
-            table(["protocol", "selection", "targets", "average F1", "95% interval"], test_lines)]
-    return out
 
 
 if __name__ == "__main__":

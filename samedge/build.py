@@ -161,7 +161,7 @@ def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
     t = _stage("select", log)
     select = dict(base=base, weighting=opts.weighting, temperature=opts.temperature, sample=opts.sample,
                   seed=opts.seed, threads=opts.threads, align_threshold=opts.align_threshold,
-                  agreement=opts.agreement, answer_map=opts.answer_map,
+                  agreement=opts.agreement,
                   runner=runner or ExpertRunner())
     # One merged model (the edge default), or two for --ensemble: one per selection criterion.
     strategies = [opts.selection] if not opts.ensemble else ["similarity", "performance"]

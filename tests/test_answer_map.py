@@ -85,34 +85,3 @@ def test_a_build_with_labeled_examples_records_its_answer_map_and_extraction_use
         assert extractor.answer_map == fitted["map"]
     finally:
         extractor.engine.close()
-
-
-def test_selection_scores_candidates_through_their_answer_maps(tmp_path):
-    """With ``answer_map``, an expert that finds the right spans under its own coarse type beats one
-    that finds wrong spans under the right type; without it, the coarse expert scores 0."""
-    from types import SimpleNamespace
-
-    from samedge.select.performance import performance_strategy
-
-    text = "Ann Lee met Bo Chan ."
-    gold = [{"start": 0, "end": 7, "label": "politician", "text": "Ann Lee"},
-            {"start": 12, "end": 19, "label": "politician", "text": "Bo Chan"}]
-    dev = tmp_path / "dev.jsonl"
-    dev.write_text(json.dumps({"id": "1", "text": text, "entities": gold}) + "\n")
-    said = {"coarse": [(0, 7, "person"), (12, 19, "person")], "wrong": [(4, 7, "politician")]}
-    asked_raw = []
-
-    def runner(experts, labels, docs, base, threads=None, raw=False):
-        asked_raw.append(raw)
-        known = {lab.name: lab.tag for lab in LABELS}
-        return {n: [dict(docs[0], entities=[{"start": s, "end": e, "label": lab if raw else known[lab]}
-                                            for s, e, lab in said[n] if raw or lab in known])]
-                for n in experts}
-
-    target = SimpleNamespace(name="t", dev=dev, texts=[], labels=LABELS)
-    plain = performance_strategy({"coarse": {}, "wrong": {}}, target=target, base=object(), runner=runner)
-    mapped = performance_strategy({"coarse": {}, "wrong": {}}, target=target, base=object(), runner=runner,
-                                  answer_map=True)
-    assert asked_raw == [False, True]
-    assert plain == {"coarse": 0.0, "wrong": 0.0}
-    assert mapped["coarse"] == 1.0 and mapped["wrong"] == 0.0

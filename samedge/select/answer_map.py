@@ -93,14 +93,6 @@ def read_f1(preds: list[list[tuple]], gold: list[list[tuple]], default: dict[str
     return round(100 * _f1(tp, predicted, sum(map(len, gold))), 2)
 
 
-def mapped_score(preds: list[list[tuple]], gold: list[list[tuple]], default: dict[str, str],
-                 min_support: int = MIN_SUPPORT) -> float:
-    """F1 (0-1) of answers read through the map learned on these same documents: what a candidate
-    expert would score once the build reads its answers as the examples say (optimistic, equally so
-    for every candidate)."""
-    return read_f1(preds, gold, default, learn_answer_map(preds, gold, default, min_support)) / 100
-
-
 def fit_answer_map(engine, labels, docs: list[dict], min_support: int = MIN_SUPPORT) -> dict:
     """Decode labeled ``docs`` with ``engine`` (the merged model) and learn its answer map.
 

@@ -119,24 +119,12 @@ def agreement_scores(predictions: dict[str, list[dict]], mode: str = "vote", n_l
           description="micro F1 on sampled labeled target instances, or agreement between experts without labels")
 def performance_strategy(experts, *, target, base, sample: int = DEFAULT_SAMPLE, seed: int = 0, threads=None,
                          agreement: str = DEFAULT_AGREEMENT, align_threshold: float | None = None,
-                         answer_map: bool = False, runner: ExpertRunner | None = None,
-                         **_ignored) -> dict[str, float]:
-    """``answer_map``: with labeled instances, score each candidate as the build will read the merged
-    model, through the answer map learned on the same instances (select/answer_map.py)."""
+                         runner: ExpertRunner | None = None, **_ignored) -> dict[str, float]:
     docs, labeled = sample_instances(target, sample or DEFAULT_SAMPLE, seed)
     if labeled:  # predictions carry the labels' tags: gold spelled "PER" scores against the tag "person" too
         docs = retag_gold(docs, target.labels)
     labels = labels_for_experts(experts, target.labels, align_threshold, threads)
-    run = runner or ExpertRunner()
-    if labeled and answer_map:
-        from ..extract.prompts import answer_keys
-        from .answer_map import mapped_score, spans_of
-
-        labels_of = labels if callable(labels) else (lambda name: labels)
-        predictions = run(experts, labels, docs, base, threads=threads, raw=True)
-        return {n: round(mapped_score(spans_of(p), spans_of(docs), answer_keys(labels_of(n))), 6)
-                for n, p in predictions.items()}
-    predictions = run(experts, labels, docs, base, threads=threads)
+    predictions = (runner or ExpertRunner())(experts, labels, docs, base, threads=threads)
     if labeled:
         return {n: round(_f1(docs, p), 6) for n, p in predictions.items()}
     return {n: round(s, 6) for n, s in agreement_scores(predictions, agreement, len(target.labels)).items()}

@@ -48,23 +48,22 @@ class ExpertRunner:
         self._made: dict[tuple, list[dict]] = {}
 
     @staticmethod
-    def _key(expert, labels, docs: list[dict], raw: bool) -> tuple:
+    def _key(expert, labels, docs: list[dict]) -> tuple:
         sha = expert.manifest["files"].get(ADAPTER, str(expert.path))
         return (sha, tuple((lab.name, lab.description, lab.tag) for lab in labels),
-                tuple((d["id"], d["text"]) for d in docs), raw)
+                tuple((d["id"], d["text"]) for d in docs))
 
     def __call__(self, experts: dict, labels, docs: list[dict], base, threads=None,
-                 progress=True, raw: bool = False) -> dict[str, list[dict]]:
+                 progress=True) -> dict[str, list[dict]]:
         """Each expert's predictions on ``docs``, as runtime LoRAs on one loaded base. ``labels`` is one
-        label list for all, or a function of the expert's name (each expert asked under its own names).
-        ``raw``: entities carry the answer's own type, known to the labels or not (Extractor raw_answers)."""
+        label list for all, or a function of the expert's name (each expert asked under its own names)."""
         labels_of = labels if callable(labels) else (lambda name: labels)
         from tqdm.auto import tqdm
 
         from ..extract.engines.llama import LlamaEngine
         from ..extract.extractor import Extractor
 
-        keys = {name: self._key(experts[name]["expert"], labels_of(name), docs, raw) for name in experts}
+        keys = {name: self._key(experts[name]["expert"], labels_of(name), docs) for name in experts}
         out = {name: copy.deepcopy(self._made[key]) for name, key in keys.items() if key in self._made}
         todo = sorted(set(experts) - set(out))
         if not todo:
@@ -73,8 +72,8 @@ class ExpertRunner:
         try:
             for name in tqdm(todo, desc="score experts", unit="expert", disable=not progress):
                 engine.set_adapter(lora_gguf(experts[name]["expert"], base.gguf))
-                out[name] = Extractor(engine, labels_of(name), raw_answers=raw).extract_many(
-                    [d["text"] for d in docs], ids=[d["id"] for d in docs])
+                out[name] = Extractor(engine, labels_of(name)).extract_many([d["text"] for d in docs],
+                                                                            ids=[d["id"] for d in docs])
                 if len(self._made) < self.remember:
                     self._made[keys[name]] = copy.deepcopy(out[name])
             return out
