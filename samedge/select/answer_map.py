@@ -42,7 +42,7 @@ def learn_answer_map(preds: list[list[tuple]], gold: list[list[tuple]], default:
             if (start, end) in spans:
                 matches[source][spans[(start, end)]] += 1
     n_gold = sum(len(expected) for expected in gold)
-    tags = sorted({tag for expected in gold for _, _, tag in expected} | set(default.values()))
+    tags = sorted(set(default.values()))  # only the label set's tags: gold outside it is never output
     reading = {source: default.get(source) for source in answers}
 
     def totals(skip: str) -> tuple[int, int]:
