@@ -82,6 +82,7 @@ def f1(rows) -> float:
 def decode(model: Path, labels, docs, threads):
     from samedge.extract.engines.llama import LlamaEngine
     from samedge.extract.extractor import Extractor
+    from samedge.select.answer_map import spans_of
     from samedge.select.performance import retag_gold
 
     engine = LlamaEngine(model, threads=threads)
@@ -90,9 +91,7 @@ def decode(model: Path, labels, docs, threads):
                                                                          ids=[d["id"] for d in docs])
     finally:
         engine.close()
-    preds = [[(e["start"], e["end"], e["label"]) for e in r["entities"]] for r in found]
-    gold = [[(e["start"], e["end"], e["label"]) for e in d["entities"]] for d in retag_gold(docs, labels)]
-    return preds, gold
+    return spans_of(found), spans_of(retag_gold(docs, labels))
 
 
 def measure(study: str, target: str, threads: int) -> dict:

@@ -70,7 +70,8 @@ K_TYPE = _KType()
 @click.option("--answer-map/--no-answer-map", default=build_default("answer_map"), show_default=True,
               help="With labeled target examples (--dev or a profile's dev set), learn from them how to read the "
                    "merged model's answer types (an expert calls politicians 'person': read them as 'politician' "
-                   "if that is what the examples say); measured on dev in BENCHMARKS.md 'Answer map'.")
+                   "if that is what the examples say). On by default: over 16 P and N targets, dev F1 14.4 without it, "
+                   "21.2 with it (BENCHMARKS.md 'Answer map').")
 @click.option("--config", "config", type=click.Path(dir_okay=False), help="Build what a bundle.json records (its "
               "\"build\" config) or a JSON build config; options given here override it.")
 @click.option("--force", is_flag=True, help="Replace an existing bundle.")
