@@ -718,13 +718,13 @@ def bundle_state(out: Path, old_manifest: str | None) -> str:
 
 # Where each kill lands: (stage marker on stderr or None for "after spawn", max random delay after it, s).
 KILL_PLAN = [(None, 0.25), (None, 0.25), ("[select]", 0.4), ("[select]", 0.4), ("[merge", 4.0), ("[merge", 4.0),
-             ("[merge", 4.0), ("[merge", 4.0), ("[quantize", 1.2), ("[bundle]", 0.25)]
+             ("[merge", 4.0), ("[quantize", 1.2), ("[answer map]", 3.0), ("[bundle]", 0.25)]
 
 
 @pytest.mark.real
 def test_build_sigkilled_at_random_points(tmp_path, cli_env, real_bundle):
     """20 builds killed with SIGKILL at random times within each stage (startup, selection, merge,
-    quantize, bundling and publishing). Trials 0-9 start with no bundle at the output, 10-19 over an
+    quantize, the answer map, bundling and publishing). Trials 0-9 start with no bundle at the output, 10-19 over an
     existing one (--force). After every kill the output is absent, the old bundle, or a complete new
     one; never partial. Then a build runs to the end and succeeds, and no temp folder is left."""
     out = tmp_path / "legal"
