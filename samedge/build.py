@@ -153,9 +153,8 @@ def build(opts: BuildOptions, out: str | Path, log=None, runner=None) -> dict:
         raise UserError(f"the expert library ({', '.join(map(str, library.dirs))}) has no experts to select from")
     base = provision()
     if not target.dev:
-        log("note: no labeled examples: experts are chosen by agreement and answers read as the label set names "
-            "them; --dev FILE with ~30 labeled sentences lets the build choose by F1 and learn an answer map "
-            "(BENCHMARKS.md 'Answer map')")
+        log("note: no labeled examples; --dev FILE with ~30 labeled sentences lets the build score experts by F1 "
+            "and learn how to read their answers (BENCHMARKS.md 'Answer map')")
     timings["target"] = time.time() - t
 
     t = _stage("select", log)

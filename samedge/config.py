@@ -150,6 +150,18 @@ class BundleManifest(Manifest):
     labels: list
     base: dict
     quant: str
+    answer_map: "AnswerMapRecord | None" = None   # only when the build had labeled examples
+
+
+class AnswerMapRecord(BaseModel):
+    """bundle.json's ``answer_map`` (samedge.select.answer_map): how answer types are read."""
+
+    model_config = ConfigDict(extra="allow")
+
+    map: dict[str, str | None]
+
+
+BundleManifest.model_rebuild()
 
 
 class EmbedderManifest(Manifest):

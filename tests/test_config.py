@@ -129,10 +129,14 @@ def test_manifest_models_check_the_shipped_files_and_name_what_is_wrong(tmp_path
         check_manifest(ExpertManifest, expert.manifest, expert.name)
     good = {"format": "samedge-bundle/1", "labels": [], "base": {}, "quant": "q8_0", "files": {"model.gguf": "0" * 64}}
     assert check_manifest(BundleManifest, good, "b") is good
+    mapped = dict(good, answer_map={"map": {"person": "PER", "misc": None}, "documents": 32})
+    assert check_manifest(BundleManifest, mapped, "b") is mapped
     for broken, message in [(dict(good, format="x/1"), "b is not a samedge-bundle/1 manifest"),
                             ({k: v for k, v in good.items() if k != "quant"}, "b lacks quant"),
                             (dict(good, quant=8), "b: quant: Input should be a valid string"),
                             (dict(good, files={"other": "0"}), "b does not list model.gguf"),
-                            (dict(good, files={"model.gguf": "0", "../x": "0"}), "b: unsafe path")]:
+                            (dict(good, files={"model.gguf": "0", "../x": "0"}), "b: unsafe path"),
+                            (dict(good, answer_map={"map": ["person"]}), "b: answer_map.map: Input should be a valid dictionary"),
+                            (dict(good, answer_map={"map": {"person": 3}}), "b: answer_map.map.person")]:
         with pytest.raises(IntegrityError, match=message.replace(".", r"\.")):
             check_manifest(BundleManifest, broken, "b")
